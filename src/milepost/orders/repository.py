@@ -1,0 +1,103 @@
+"""Order queries. Locking reads re-read the row (populate_existing) after the lock is granted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from milepost.orders.models import Delivery, DeliveryFile, Milestone, Order, PlanVersion
+
+
+def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
+    if not isinstance(order_id, str) or len(order_id) > 40:
+        return None
+    query = select(Order).where(Order.id == order_id)
+    if lock:
+        # Every command on an order serialises on the order row: milestones run in sequence and a
+        # command may touch several of them.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()
+
+
+def milestones_of(session: Session, order_id: str) -> list[Milestone]:
+    query = (
+        select(Milestone)
+        .where(Milestone.order_id == order_id)
+        .order_by(Milestone.seq)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query).all())
+
+
+def milestones_of_orders(session: Session, order_ids: Sequence[str]) -> dict[str, list[Milestone]]:
+    result: dict[str, list[Milestone]] = {oid: [] for oid in order_ids}
+    if not order_ids:
+        return result
+    for m in session.scalars(
+        select(Milestone).where(Milestone.order_id.in_(order_ids)).order_by(Milestone.seq)
+    ):
+        result[m.order_id].append(m)
+    return result
+
+
+def plan_versions(session: Session, order_id: str) -> Sequence[PlanVersion]:
+    return session.scalars(
+        select(PlanVersion).where(PlanVersion.order_id == order_id).order_by(PlanVersion.version)
+    ).all()
+
+
+def deliveries_of(session: Session, order_id: str) -> Sequence[Delivery]:
+    return session.scalars(
+        select(Delivery).where(Delivery.order_id == order_id).order_by(Delivery.created_at, Delivery.attempt)
+    ).all()
+
+
+def files_of(session: Session, delivery_ids: Sequence[str]) -> Sequence[DeliveryFile]:
+    if not delivery_ids:
+        return []
+    return session.scalars(
+        select(DeliveryFile).where(DeliveryFile.delivery_id.in_(delivery_ids)).order_by(DeliveryFile.created_at)
+    ).all()
+
+
+def latest_delivery(session: Session, milestone_id: str) -> Delivery | None:
+    return session.scalars(
+        select(Delivery).where(Delivery.milestone_id == milestone_id).order_by(Delivery.attempt.desc()).limit(1)
+    ).first()
+
+
+def orders_for_user(
+    session: Session,
+    user_id: str,
+    *,
+    role: str | None = None,
+    status: str | None = None,
+    after_id: str | None = None,
+    limit: int = 50,
+) -> Sequence[Order]:
+    """Orders the user is a party to, newest first (ids are time-ordered), for cursor pagination."""
+    if role == "buyer":
+        who = Order.buyer_id == user_id
+    elif role == "seller":
+        who = Order.seller_id == user_id
+    else:
+        who = or_(Order.buyer_id == user_id, Order.seller_id == user_id)
+    query = select(Order).where(who)
+    if status:
+        query = query.where(Order.status == status)
+    if after_id:
+        query = query.where(Order.id < after_id)
+    return session.scalars(query.order_by(Order.id.desc()).limit(limit)).all()
+
+
+def orders_between(session: Session, user_a: str, user_b: str) -> Sequence[Order]:
+    return session.scalars(
+        select(Order).where(
+            or_(
+                (Order.buyer_id == user_a) & (Order.seller_id == user_b),
+                (Order.buyer_id == user_b) & (Order.seller_id == user_a),
+            )
+        ).order_by(Order.id)
+    ).all()
