@@ -125,12 +125,12 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only unit of work (rolled back at the end; on SQLite it takes no write lock)."""
+        """A read-only unit of work (on SQLite it takes no write lock).
+
+        Closing returns the connection with a rollback but leaves loaded objects readable.
+        """
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
