@@ -39,6 +39,11 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = False) ->
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from milepost.api import errors as api_errors
+    from milepost.web import setup as web_setup
+
+    api_errors.install(app)
+    web_setup.install(app)
     app.include_router(api_router)
     app.include_router(web_router)
     return app

@@ -141,5 +141,10 @@ def serve(
                 proxy_headers=True)
 
 
+from milepost.cashflow.cli import register as _register_cashflow  # noqa: E402
+
+_register_cashflow(app)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
