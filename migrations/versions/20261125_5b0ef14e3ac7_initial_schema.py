@@ -1,15 +1,15 @@
 """initial schema
 
 Revision ID: 5b0ef14e3ac7
-Revises: 
+Revises:
 Create Date: 2026-11-25 20:03:30.116104
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import milepost.db
 
+import milepost.db
 
 revision: str = '5b0ef14e3ac7'
 down_revision: str | None = None

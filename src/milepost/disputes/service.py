@@ -119,7 +119,7 @@ def accept(ctx: Ctx, *, actor: User, dispute_id: str) -> Dispute:
 
 def resolve(ctx: Ctx, *, actor: User, dispute_id: str, seller_amount: int, note: str = "") -> Dispute:
     """The operator settles a dispute with any split of the milestone's money."""
-    dispute, order, role = _load(ctx, dispute_id, actor)
+    dispute, order, _ = _load(ctx, dispute_id, actor)
     if not actor.is_operator:
         raise Forbidden("only an operator can resolve a dispute", code="operator_only")
     m = orders.find_milestone(orders_repo.milestones_of(ctx.session, order.id), dispute.milestone_id)

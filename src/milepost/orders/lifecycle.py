@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from milepost.errors import Conflict, IllegalTransition
 from milepost.money import bps_floor
-from milepost.orders.states import MilestoneStatus, OrderStatus, TERMINAL_MILESTONE
+from milepost.orders.states import TERMINAL_MILESTONE, MilestoneStatus, OrderStatus
 from milepost.orders.terms import Terms
 
 

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from milepost.accounts import service as accounts
 from milepost.db import new_id
-from milepost.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, MilepostError, NotFound
+from milepost.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    MilepostError,
+    NotFound,
+)
 from milepost.events import service as events
 from milepost.ledger import postings
 from milepost.ledger import service as ledger
@@ -22,7 +29,14 @@ from milepost.orders import lifecycle
 from milepost.orders import repository as repo
 from milepost.orders.lifecycle import MilestoneView, Role
 from milepost.orders.models import Delivery, DeliveryFile, Milestone, Order, PlanVersion
-from milepost.orders.plan import MAX_BRIEF, MAX_DESCRIPTION, MAX_TITLE, MilestoneSpec, text_problem, validate_plan
+from milepost.orders.plan import (
+    MAX_BRIEF,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    MilestoneSpec,
+    text_problem,
+    validate_plan,
+)
 from milepost.orders.states import (
     MilestoneAction,
     MilestoneStatus,
