@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,9 @@ def text_problem(value: object, *, max_len: int, required: bool = False) -> str 
         return "must not be empty"
     if len(value) > max_len:
         return f"must be at most {max_len} characters"
-    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value):
+    # Cc covers C0, DEL and the C1 range (U+0080–U+009F); Cs are lone surrogates, which no database
+    # can store as UTF-8 (PostgreSQL would fail with a 500 instead of a clear 422).
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n\r" for c in value):
         return "must not contain NUL or other control characters"
     return None
 
