@@ -1,0 +1,339 @@
+"""Benchmark data: one real order made by the services, then cloned in bulk inside the database.
+
+The template order goes through propose → accept → fund (upfront) → deliver milestone 1, so every
+row it owns (order, plan version, milestones, delivery, fund transfers and postings, events,
+timers) is exactly what production writes. Clones are made server-side with
+`INSERT … SELECT … FROM <template rows> × generate_series` — the fast raw bulk load the
+scale benchmark needs (a million orders in minutes, no Python per row). Every id in a clone is
+rewritten (string ids by textual replacement in every text and JSON column, integer ids by a fixed
+offset), so clones satisfy every unique key and every ledger invariant, like the template.
+
+Clone i's ids are predictable (`order_id(i)`, `milestone_id(i, 1)`), so benchmarks address them
+without querying. Users come in `USER_PAIRS` buyer/seller pairs; clone i belongs to pair i % USER_PAIRS.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, Text, create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.sqltypes import BigInteger
+
+from milepost.accounts import service as accounts
+from milepost.accounts.models import User
+from milepost.db import Base
+from milepost.orders import repository as orders_repo
+from milepost.orders import service as orders
+from milepost.runtime import Runtime
+
+import milepost.models  # noqa: F401  (every table on Base.metadata)
+
+USER_PAIRS = 500
+PASSWORD = "bench password 123"
+AMOUNTS = (10_000, 20_000)
+
+
+@dataclass
+class Template:
+    order_id: str
+    milestone_ids: list[str]
+    buyer_id: str
+    seller_id: str
+    # original id string -> (prefix, index k) used to build the clone's id
+    id_slots: dict[str, tuple[str, int]] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)  # per cloned table with an int pk
+    # "table.column" -> the ids (and user ids) that occur in it in the template rows
+    occurs: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id, "milestone_ids": self.milestone_ids,
+            "buyer_id": self.buyer_id, "seller_id": self.seller_id,
+            "id_slots": {k: list(v) for k, v in self.id_slots.items()}, "row_counts": self.row_counts,
+            "occurs": self.occurs,
+        }
+
+
+def _clone_id(prefix: str, k: int, i: int) -> str:
+    return f"{prefix}_F{k:02d}{i:023d}"
+
+
+def user_id(prefix: str, role: str, pair: int) -> str:
+    return f"{prefix}_{role}{pair:025d}"
+
+
+def order_id(tpl: Template, i: int) -> str:
+    return _clone_id(*tpl.id_slots[tpl.order_id], i) if i else tpl.order_id
+
+
+def milestone_id(tpl: Template, i: int, seq: int) -> str:
+    original = tpl.milestone_ids[seq - 1]
+    return _clone_id(*tpl.id_slots[original], i) if i else original
+
+
+def pair_of(i: int) -> int:
+    return i % USER_PAIRS
+
+
+def buyer_id(tpl: Template, i: int) -> str:
+    return user_id(tpl.buyer_id.split("_")[0], "B", pair_of(i)) if i else tpl.buyer_id
+
+
+def seller_id(tpl: Template, i: int) -> str:
+    return user_id(tpl.seller_id.split("_")[0], "S", pair_of(i)) if i else tpl.seller_id
+
+
+# ---------------------------------------------------------------------------------------------
+# The template order
+# ---------------------------------------------------------------------------------------------
+
+
+def make_template(rt: Runtime) -> Template:
+    """In an empty migrated database: two users and one order with milestone 1 delivered."""
+    with rt.unit_of_work() as ctx:
+        buyer = accounts.create_user(ctx, email="buyer@bench.example", password=PASSWORD, name="Buyer")
+        seller = accounts.create_user(ctx, email="seller@bench.example", password=PASSWORD, name="Seller")
+    with rt.unit_of_work() as ctx:
+        order = orders.propose(
+            ctx, actor=seller, role="seller", counterparty_email=buyer.email, title="Bench website",
+            currency="USD", milestones=[
+                {"title": f"Page {n}", "description": "", "acceptance_criteria": [f"page {n} live"],
+                 "amount": amount, "due_days": 5}
+                for n, amount in enumerate(AMOUNTS, start=1)
+            ],
+        )
+        oid = order.id
+    with rt.unit_of_work() as ctx:
+        orders.accept(ctx, actor=buyer, order_id=oid, plan_version=1)
+    with rt.unit_of_work() as ctx:
+        orders.fund(ctx, actor=buyer, order_id=oid)
+    with rt.reading() as ctx:
+        mids = [m.id for m in orders_repo.milestones_of(ctx.session, oid)]
+    with rt.unit_of_work() as ctx:
+        orders.deliver(ctx, actor=seller, order_id=oid, milestone_id=mids[0], message="page 1 is live")
+    tpl = Template(order_id=oid, milestone_ids=mids, buyer_id=buyer.id, seller_id=seller.id)
+    _collect_ids(rt.db.engine, tpl)
+    return tpl
+
+
+def _cloned_tables() -> list[Any]:
+    """orders, every table with an order_id, and tables hanging off those by a foreign key."""
+    tables = Base.metadata.tables
+    direct = [t for t in tables.values() if t.name == "orders" or "order_id" in t.c]
+    names = {t.name for t in direct}
+    indirect = [
+        t for t in tables.values()
+        if t.name not in names and t.name != "users"
+        and any(fk.column.table.name in names for c in t.c for fk in c.foreign_keys)
+    ]
+    return direct + indirect
+
+
+def _template_filter(table: Any, tpl: Template) -> str:
+    if table.name == "orders":
+        return f"id = '{tpl.order_id}'"
+    if "order_id" in table.c:
+        return f"order_id = '{tpl.order_id}'"
+    for c in table.c:
+        for fk in c.foreign_keys:
+            parent = fk.column.table
+            if parent.name == "orders" or "order_id" in parent.c:
+                return (f"{c.name} IN (SELECT {fk.column.name} FROM {parent.name} "
+                        f"WHERE {_template_filter(parent, tpl)})")
+    raise AssertionError(table.name)
+
+
+def _int_pk(table: Any) -> str | None:
+    pk = list(table.primary_key.columns)
+    if len(pk) == 1 and isinstance(pk[0].type, Integer | BigInteger):
+        return str(pk[0].name)
+    return None
+
+
+def _collect_ids(engine: Engine, tpl: Template) -> None:
+    slots: dict[str, tuple[str, int]] = {}
+    with engine.connect() as conn:
+        for table in _cloned_tables():
+            rows = conn.execute(text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}"))
+            keys = list(rows.keys())
+            fetched = rows.all()
+            pk = _int_pk(table)
+            if pk is not None:
+                ids = sorted(r[keys.index(pk)] for r in fetched)
+                # Clones offset integer ids by i × n: the template's must be exactly 1..n.
+                assert ids == list(range(1, len(ids) + 1)), (table.name, ids)
+                tpl.row_counts[table.name] = len(ids)
+            for col in ("id", "uid"):
+                if col in keys and table.c[col].type.python_type is str:
+                    for r in fetched:
+                        value = r[keys.index(col)]
+                        prefix = value.split("_")[0]
+                        slots.setdefault(value, (prefix, len(slots)))
+    tpl.id_slots = slots
+    every = [*slots, tpl.buyer_id, tpl.seller_id]
+    with engine.connect() as conn:
+        for table in _cloned_tables():
+            rows = conn.execute(text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}"))
+            keys = list(rows.keys())
+            fetched = rows.all()
+            for col in table.c:
+                if isinstance(col.type, String | Text | JSON):
+                    values = [json.dumps(r[keys.index(col.name)]) for r in fetched]
+                    tpl.occurs[f"{table.name}.{col.name}"] = [
+                        i for i in every if any(i in v for v in values)
+                    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cloning inside the database
+# ---------------------------------------------------------------------------------------------
+
+
+def _lpad(dialect: str, expr: str, width: int) -> str:
+    if dialect == "postgresql":
+        return f"lpad(CAST({expr} AS text), {width}, '0')"
+    return f"printf('%0{width}d', {expr})"
+
+
+def _new_id_expr(dialect: str, prefix: str, k: int) -> str:
+    return f"'{prefix}_F{k:02d}' || {_lpad(dialect, 's.i', 23)}"
+
+
+def _user_expr(dialect: str, original: str, role: str, pairs_expr: str) -> str:
+    prefix = original.split("_")[0]
+    return f"'{prefix}_{role}' || {_lpad(dialect, pairs_expr, 25)}"
+
+
+def _series(dialect: str, start: int, stop: int) -> tuple[str, str]:
+    """(WITH prefix, FROM item) giving rows s.i for i in [start, stop]."""
+    if dialect == "postgresql":
+        return "", f"generate_series({start}, {stop}) AS s(i)"
+    return (f"WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {stop}) ",
+            "s")
+
+
+def _text_expr(dialect: str, col: Any, tpl: Template) -> str:
+    is_json = isinstance(col.type, JSON)
+    expr = f"CAST(t.{col.name} AS text)" if is_json and dialect == "postgresql" else f"t.{col.name}"
+    occurring = tpl.occurs.get(f"{col.table.name}.{col.name}", [])
+    if not occurring:
+        return f"t.{col.name}"
+    pair = f"mod(s.i, {USER_PAIRS})" if dialect == "postgresql" else f"(s.i % {USER_PAIRS})"
+    for original in occurring:
+        if original == tpl.buyer_id:
+            new = _user_expr(dialect, tpl.buyer_id, "B", pair)
+        elif original == tpl.seller_id:
+            new = _user_expr(dialect, tpl.seller_id, "S", pair)
+        else:
+            new = _new_id_expr(dialect, *tpl.id_slots[original])
+        expr = f"replace({expr}, '{original}', {new})"
+    if is_json and dialect == "postgresql":
+        expr = f"CAST({expr} AS json)"
+    return expr
+
+
+def clone_orders(engine: Engine, tpl: Template, *, start: int, count: int, batch: int = 50_000) -> None:
+    """Clones start .. start+count-1 of the template order (users must exist: `clone_users`)."""
+    dialect = engine.dialect.name
+    for lo in range(start, start + count, batch):
+        hi = min(start + count - 1, lo + batch - 1)
+        with_prefix, series = _series(dialect, lo, hi)
+        with engine.begin() as conn:
+            for table in _cloned_tables():
+                exprs = []
+                for col in table.c:
+                    fk_tables = [fk.column.table.name for fk in col.foreign_keys]
+                    if col.name == _int_pk(table):
+                        exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[table.name]}")
+                    elif fk_tables and fk_tables[0] in tpl.row_counts:
+                        exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[fk_tables[0]]}")
+                    elif isinstance(col.type, String | Text | JSON):
+                        exprs.append(_text_expr(dialect, col, tpl))
+                    else:
+                        exprs.append(f"t.{col.name}")
+                cols = ", ".join(c.name for c in table.c)
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table.name} ({cols}) {with_prefix}"
+                    f"SELECT {', '.join(exprs)} FROM {table.name} AS t, {series} "
+                    f"WHERE {_aliased_filter(table, tpl)}"
+                )
+    finish_bulk_load(engine)
+
+
+def _aliased_filter(table: Any, tpl: Template) -> str:
+    # The template filter, qualified with the alias t so it never binds to the series.
+    f = _template_filter(table, tpl)
+    first = f.split(" ", 1)
+    return f"t.{first[0]} {first[1]}"
+
+
+def clone_users(engine: Engine, tpl: Template) -> None:
+    """USER_PAIRS copies of the template's buyer and seller."""
+    dialect = engine.dialect.name
+    users = Base.metadata.tables["users"]
+    with_prefix, series = _series(dialect, 0, USER_PAIRS - 1)
+    with engine.begin() as conn:
+        for original, role in ((tpl.buyer_id, "B"), (tpl.seller_id, "S")):
+            exprs = []
+            for col in users.c:
+                if col.name == "id":
+                    exprs.append(_user_expr(dialect, original, role, "s.i"))
+                elif col.name == "email":
+                    exprs.append(f"'p' || {_lpad(dialect, 's.i', 6)} || '.' || t.email")
+                else:
+                    exprs.append(f"t.{col.name}")
+            cols = ", ".join(c.name for c in users.c)
+            conn.exec_driver_sql(
+                f"INSERT INTO users ({cols}) {with_prefix}SELECT {', '.join(exprs)} "
+                f"FROM users AS t, {series} WHERE t.id = '{original}'"
+            )
+
+
+def finish_bulk_load(engine: Engine) -> None:
+    """Move identity sequences past the explicit ids, and refresh planner statistics."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for table in _cloned_tables():
+                pk = _int_pk(table)
+                if pk is not None:
+                    conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk}'), "
+                        f"(SELECT COALESCE(max({pk}), 1) FROM {table.name}))"
+                    )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    else:
+        import sqlite3
+
+        raw = sqlite3.connect(engine.url.database or "", isolation_level=None)
+        try:
+            raw.execute("ANALYZE")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+
+
+def load_users(rt: Runtime, tpl: Template, pairs: int = USER_PAIRS) -> dict[str, User]:
+    """Every cloned user by id, detached and readable (services need only id and is_operator)."""
+    with rt.reading() as ctx:
+        users = ctx.session.query(User).all()
+    return {u.id: u for u in users}
+
+
+def template_from_json(data: dict[str, Any]) -> Template:
+    return Template(
+        order_id=data["order_id"], milestone_ids=data["milestone_ids"], buyer_id=data["buyer_id"],
+        seller_id=data["seller_id"], id_slots={k: (v[0], v[1]) for k, v in data["id_slots"].items()},
+        row_counts=data["row_counts"], occurs=data["occurs"],
+    )
+
+
+def dumps(tpl: Template) -> str:
+    return json.dumps(tpl.as_json())
+
+
+def quick_engine(url: str) -> Engine:
+    return create_engine(url)
