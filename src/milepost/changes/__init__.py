@@ -1,0 +1,1 @@
+"""Change orders (agreed changes of a running plan) and deadline extensions."""

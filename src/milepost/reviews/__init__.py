@@ -1,0 +1,1 @@
+"""Two-sided reviews of ended orders — completed or cancelled."""
