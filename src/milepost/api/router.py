@@ -1,5 +1,13 @@
-"""HTTP API v1 (filled in by the API work)."""
+"""HTTP API v1: every router of SPEC §5.1 under /v1."""
 
 from fastapi import APIRouter
 
+from milepost.api import admin, auth, dev, disputes, money, orders
+
 router = APIRouter(prefix="/v1")
+router.include_router(auth.router)
+router.include_router(orders.router)
+router.include_router(disputes.router)
+router.include_router(money.router)
+router.include_router(admin.router)
+router.include_router(dev.router)
