@@ -1,0 +1,507 @@
+"""The dated cash-flow forecast (SPEC §3): when a seller can expect which money, and how sure it is.
+
+The rules are pure functions over plain values (`MilestoneInput`, `LotInput`); `seller_forecast()`
+and `buyer_forecast()` load those values with a few aggregate queries and call them.
+
+Certainty classes, most certain first:
+* `available` — cleared money that can be paid out now (one line per currency, dated now);
+* `clearing` — released money in a clearing lot: the date is exact (`available_at`);
+* `held` — approved, but the order releases `on_completion`: certain money, dated at the order's
+  expected completion + clearance;
+* `awaiting_review` — delivered: the buyer approves or the review window auto-approves it, so the
+  date is the auto-approve date (`review_due_at`) + clearance;
+* `in_progress` — being worked on: its due date (or now, when already past it) + review days +
+  clearance. `late` is set when it is more than the grace period past its due date;
+* `not_started` — waits for the milestones before it (and, when `funded` is false, for the buyer's
+  funding): it is assumed to start when the previous one is expected to be approved, then take its
+  due days + review days + clearance.
+
+Disputed milestones are left out of the lines (listed under `excluded`) until the dispute is
+resolved: the resolution creates a clearing lot (or held money) that then appears with an exact date.
+While a dispute is open the milestones after it are assumed to wait until its negotiation deadline.
+
+Orders with release mode `on_completion` push every line to the order's expected completion (the
+expected approval of its last milestone) + clearance. Amounts are net of the seller fee:
+``net = gross − floor(gross × seller_fee_bps / 10000)`` — the exact fee the release will take.
+
+Totals are grouped by ISO week (`2026-W02`, weeks start on Monday) and by month (`2026-01`) of each
+line's date in the viewer's time zone, so a line at 23:30 UTC on a Sunday counts in next week for a
+viewer in Tokyo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.orm import Session
+
+from milepost.cashflow import repository as repo
+from milepost.errors import InvalidInput
+from milepost.ledger import postings
+from milepost.money import buyer_fee, seller_fee
+from milepost.orders.states import MilestoneStatus
+from milepost.orders.terms import FundingMode, ReleaseMode
+
+
+class Certainty(StrEnum):
+    AVAILABLE = "available"
+    CLEARING = "clearing"
+    HELD = "held"
+    AWAITING_REVIEW = "awaiting_review"
+    IN_PROGRESS = "in_progress"
+    NOT_STARTED = "not_started"
+
+
+CERTAINTY_ORDER = list(Certainty)
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneInput:
+    """What the forecast needs to know about one open milestone and its order's terms."""
+
+    order_id: str
+    order_title: str
+    currency: str
+    release: str
+    review_days: int
+    clearance_days: int
+    seller_fee_bps: int
+    milestone_id: str
+    seq: int
+    title: str
+    status: str
+    amount: int
+    due_days: int
+    funded_amount: int = 0
+    released_amount: int = 0
+    refunded_amount: int = 0
+    held_for_seller_amount: int = 0
+    due_at: datetime | None = None
+    review_due_at: datetime | None = None
+    buyer_fee_bps: int = 0
+    funding: str = FundingMode.UPFRONT
+    late_grace_hours: int = 24
+    dispute_negotiation_days: int = 7
+    dispute_opened_at: datetime | None = None
+
+    @property
+    def in_escrow(self) -> int:
+        return self.funded_amount - self.released_amount - self.refunded_amount
+
+    @property
+    def open_gross(self) -> int:
+        """What this milestone will still release if it completes: its escrow, or its amount when
+        not funded yet (minus whatever is already held for the seller)."""
+        if self.funded_amount:
+            return self.in_escrow - self.held_for_seller_amount
+        return self.amount
+
+
+@dataclass(frozen=True, slots=True)
+class LotInput:
+    lot_id: str
+    order_id: str
+    order_title: str
+    milestone_id: str
+    seq: int
+    milestone_title: str
+    currency: str
+    gross_amount: int
+    fee_amount: int
+    amount: int
+    available_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastLine:
+    expected_at: datetime
+    currency: str
+    amount: int  # net of the seller fee
+    gross_amount: int
+    fee_amount: int
+    certainty: Certainty
+    order_id: str | None = None
+    order_title: str = ""
+    milestone_id: str | None = None
+    seq: int | None = None
+    milestone_title: str = ""
+    late: bool = False
+    funded: bool | None = None
+    lot_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expected_at"] = self.expected_at.isoformat()
+        data["certainty"] = str(self.certainty)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedLine:
+    """Money left out of the forecast (a disputed milestone) with the reason."""
+
+    currency: str
+    gross_amount: int
+    order_id: str
+    order_title: str
+    milestone_id: str
+    seq: int
+    milestone_title: str
+    reason: str = "disputed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodTotal:
+    currency: str
+    period: str  # "2026-W02" or "2026-01"
+    starts_on: date
+    amount: int
+    by_certainty: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["starts_on"] = self.starts_on.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    as_of: datetime
+    tz: str
+    lines: list[ForecastLine]
+    excluded: list[ExcludedLine]
+    weekly: list[PeriodTotal]
+    monthly: list[PeriodTotal]
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency → certainty → net
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "tz": self.tz,
+            "lines": [line.as_dict() for line in self.lines],
+            "excluded": [e.as_dict() for e in self.excluded],
+            "totals": {
+                "by_currency": self.totals,
+                "weeks": [t.as_dict() for t in self.weekly],
+                "months": [t.as_dict() for t in self.monthly],
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure rules
+# ---------------------------------------------------------------------------------------------
+
+
+def zone(tz: str | None) -> ZoneInfo:
+    """The viewer's IANA time zone; unknown names are an input error, not a crash."""
+    name = tz or "UTC"
+    if len(name) > 60 or "\x00" in name or ".." in name:
+        raise InvalidInput("unknown time zone", errors=[{"field": "tz", "message": "must be an IANA zone"}])
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}", errors=[{"field": "tz", "message": "must be an IANA zone, e.g. Europe/Berlin"}]
+        ) from None
+
+
+def is_late(m: MilestoneInput, now: datetime) -> bool:
+    return (
+        m.status == MilestoneStatus.IN_PROGRESS
+        and m.due_at is not None
+        and now > m.due_at + timedelta(hours=m.late_grace_hours)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """When a milestone is expected to start and to be approved (or its dispute to end)."""
+
+    starts_at: datetime
+    approved_at: datetime
+
+
+def estimate_order(milestones: Sequence[MilestoneInput], now: datetime) -> dict[str, Estimate]:
+    """Walk one order's open milestones in sequence: each starts when the one before it is expected
+    to be approved (milestones run one at a time, SPEC §2.3)."""
+    cursor = now
+    result: dict[str, Estimate] = {}
+    for m in sorted(milestones, key=lambda m: m.seq):
+        status = MilestoneStatus(m.status)
+        start = cursor
+        if status in (MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED):
+            continue
+        if status == MilestoneStatus.DELIVERED:
+            approved = m.review_due_at or now + timedelta(days=m.review_days)
+        elif status == MilestoneStatus.IN_PROGRESS:
+            delivered = max(m.due_at or now, now)
+            approved = delivered + timedelta(days=m.review_days)
+        elif status == MilestoneStatus.DISPUTED:
+            opened = m.dispute_opened_at or now
+            approved = max(now, opened + timedelta(days=m.dispute_negotiation_days))
+        else:  # pending
+            approved = start + timedelta(days=m.due_days + m.review_days)
+        cursor = max(cursor, approved)
+        result[m.milestone_id] = Estimate(start, approved)
+    return result
+
+
+def _certainty(status: MilestoneStatus) -> Certainty:
+    return {
+        MilestoneStatus.DELIVERED: Certainty.AWAITING_REVIEW,
+        MilestoneStatus.IN_PROGRESS: Certainty.IN_PROGRESS,
+        MilestoneStatus.PENDING: Certainty.NOT_STARTED,
+        MilestoneStatus.APPROVED: Certainty.HELD,
+        MilestoneStatus.RESOLVED: Certainty.HELD,
+    }[status]
+
+
+def milestone_lines(
+    milestones: Iterable[MilestoneInput], now: datetime
+) -> tuple[list[ForecastLine], list[ExcludedLine]]:
+    """Forecast lines of open milestones (any number of orders), and what is excluded."""
+    by_order: dict[str, list[MilestoneInput]] = {}
+    for m in milestones:
+        by_order.setdefault(m.order_id, []).append(m)
+    lines: list[ForecastLine] = []
+    excluded: list[ExcludedLine] = []
+    for order_ms in by_order.values():
+        estimates = estimate_order(order_ms, now)
+        first = order_ms[0]
+        completion = max((e.approved_at for e in estimates.values()), default=now)
+        for m in order_ms:
+            status = MilestoneStatus(m.status)
+            if status == MilestoneStatus.DISPUTED:
+                excluded.append(ExcludedLine(m.currency, m.in_escrow, m.order_id, m.order_title,
+                                             m.milestone_id, m.seq, m.title))
+                continue
+            if status in (MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED):
+                gross = m.held_for_seller_amount
+                approved_at = completion
+            else:
+                gross = m.open_gross
+                approved_at = estimates[m.milestone_id].approved_at
+            if first.release == ReleaseMode.ON_COMPLETION:
+                approved_at = completion
+            if gross <= 0:
+                continue
+            fee = seller_fee(gross, m.seller_fee_bps)
+            lines.append(
+                ForecastLine(
+                    expected_at=approved_at + timedelta(days=m.clearance_days),
+                    currency=m.currency,
+                    amount=gross - fee,
+                    gross_amount=gross,
+                    fee_amount=fee,
+                    certainty=_certainty(status),
+                    order_id=m.order_id,
+                    order_title=m.order_title,
+                    milestone_id=m.milestone_id,
+                    seq=m.seq,
+                    milestone_title=m.title,
+                    late=is_late(m, now),
+                    funded=m.funded_amount > 0 if status == MilestoneStatus.PENDING else True,
+                )
+            )
+        # (held lines of an order whose only open milestones are held complete with it: `completion`
+        # falls back to now when nothing else is open.)
+    return lines, excluded
+
+
+def lot_lines(lots: Iterable[LotInput]) -> list[ForecastLine]:
+    return [
+        ForecastLine(
+            expected_at=lot.available_at, currency=lot.currency, amount=lot.amount,
+            gross_amount=lot.gross_amount, fee_amount=lot.fee_amount, certainty=Certainty.CLEARING,
+            order_id=lot.order_id, order_title=lot.order_title, milestone_id=lot.milestone_id,
+            seq=lot.seq, milestone_title=lot.milestone_title, funded=True, lot_id=lot.lot_id,
+        )
+        for lot in lots
+        if lot.amount > 0
+    ]
+
+
+def available_lines(available: dict[str, int], now: datetime) -> list[ForecastLine]:
+    return [
+        ForecastLine(expected_at=now, currency=currency, amount=amount, gross_amount=amount, fee_amount=0,
+                     certainty=Certainty.AVAILABLE)
+        for currency, amount in sorted(available.items())
+        if amount > 0
+    ]
+
+
+def _sort_key(line: ForecastLine) -> tuple[Any, ...]:
+    return (line.expected_at, CERTAINTY_ORDER.index(line.certainty), line.currency, line.order_id or "",
+            line.seq or 0)
+
+
+def period_totals(lines: Iterable[ForecastLine], tz: ZoneInfo) -> tuple[list[PeriodTotal], list[PeriodTotal]]:
+    """Totals per currency by ISO week and by month of each line's local date in `tz`."""
+    weeks: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
+    months: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
+    for line in lines:
+        local = line.expected_at.astimezone(tz).date()
+        iso = local.isocalendar()
+        week_key = (line.currency, f"{iso.year}-W{iso.week:02d}")
+        month_key = (line.currency, f"{local.year}-{local.month:02d}")
+        for bucket, key, starts in (
+            (weeks, week_key, local - timedelta(days=local.weekday())),
+            (months, month_key, local.replace(day=1)),
+        ):
+            _, counts = bucket.setdefault(key, (starts, {}))
+            counts[line.certainty] = counts.get(line.certainty, 0) + line.amount
+
+    def flatten(bucket: dict[tuple[str, str], tuple[date, dict[str, int]]]) -> list[PeriodTotal]:
+        return [
+            PeriodTotal(currency, period, starts, sum(counts.values()),
+                        {str(c): counts[c] for c in CERTAINTY_ORDER if c in counts})
+            for (currency, period), (starts, counts) in sorted(bucket.items(), key=lambda kv: (kv[1][0], kv[0]))
+        ]
+
+    return flatten(weeks), flatten(months)
+
+
+def build_forecast(
+    *,
+    now: datetime,
+    milestones: Iterable[MilestoneInput],
+    lots: Iterable[LotInput] = (),
+    available: dict[str, int] | None = None,
+    tz: str | None = "UTC",
+) -> Forecast:
+    """The whole seller forecast from plain values. Pure."""
+    zone_info = zone(tz)
+    ms_lines, excluded = milestone_lines(milestones, now)
+    lines = sorted(available_lines(available or {}, now) + lot_lines(lots) + ms_lines, key=_sort_key)
+    weekly, monthly = period_totals(lines, zone_info)
+    totals: dict[str, dict[str, int]] = {}
+    for line in lines:
+        per = totals.setdefault(line.currency, {})
+        per[line.certainty] = per.get(line.certainty, 0) + line.amount
+    totals = {c: {str(k): v for k, v in sorted(t.items(), key=lambda kv: CERTAINTY_ORDER.index(Certainty(kv[0])))}
+              for c, t in sorted(totals.items())}
+    return Forecast(now, zone_info.key, lines, excluded, weekly, monthly, totals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Buyer mirror: when each next funding falls due
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FundingLine:
+    due_at: datetime
+    due_now: bool
+    currency: str
+    amount: int
+    buyer_fee_amount: int
+    order_id: str
+    order_title: str
+    milestone_id: str
+    seq: int
+    milestone_title: str
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["due_at"] = self.due_at.isoformat()
+        return data
+
+
+def funding_schedule(milestones: Iterable[MilestoneInput], now: datetime) -> list[FundingLine]:
+    """Unfunded milestones of the buyer's agreed/active orders with the date funding falls due.
+
+    Upfront orders are due now (the order waits for the whole funding). Per-milestone orders fund
+    each milestone when the one before it is expected to be approved — now, if nothing is ahead.
+    """
+    by_order: dict[str, list[MilestoneInput]] = {}
+    for m in milestones:
+        by_order.setdefault(m.order_id, []).append(m)
+    result: list[FundingLine] = []
+    for order_ms in by_order.values():
+        estimates = estimate_order(order_ms, now)
+        for m in order_ms:
+            if m.status != MilestoneStatus.PENDING or m.funded_amount > 0:
+                continue
+            due = now if m.funding == FundingMode.UPFRONT else max(now, estimates[m.milestone_id].starts_at)
+            result.append(
+                FundingLine(due, due <= now, m.currency, m.amount, buyer_fee(m.amount, m.buyer_fee_bps),
+                            m.order_id, m.order_title, m.milestone_id, m.seq, m.title)
+            )
+    return sorted(result, key=lambda f: (f.due_at, f.order_id, f.seq))
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerForecast:
+    as_of: datetime
+    committed: dict[str, int]  # currency → in escrow from the buyer
+    fundings: list[FundingLine]
+
+    def as_dict(self) -> dict[str, Any]:
+        to_fund: dict[str, int] = {}
+        for f in self.fundings:
+            to_fund[f.currency] = to_fund.get(f.currency, 0) + f.amount + f.buyer_fee_amount
+        return {
+            "as_of": self.as_of.isoformat(),
+            "committed": [{"currency": c, "amount": a} for c, a in sorted(self.committed.items())],
+            "to_fund": [{"currency": c, "amount": a} for c, a in sorted(to_fund.items())],
+            "fundings": [f.as_dict() for f in self.fundings],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading (a few aggregate queries, then the pure rules)
+# ---------------------------------------------------------------------------------------------
+
+
+def _milestone_inputs(session: Session, rows: Sequence[Any]) -> list[MilestoneInput]:
+    disputed = [r[12] for r in rows if r[15] == MilestoneStatus.DISPUTED]
+    opened = repo.disputed_deadlines(session, disputed) if disputed else {}
+    return [
+        MilestoneInput(
+            order_id=r[0], order_title=r[1], currency=r[2], release=r[3], review_days=r[4],
+            clearance_days=r[5], seller_fee_bps=r[6], buyer_fee_bps=r[7], late_grace_hours=r[8],
+            dispute_negotiation_days=r[9], funding=r[10],
+            milestone_id=r[12], seq=r[13], title=r[14], status=r[15], amount=int(r[16]), due_days=r[17],
+            funded_amount=int(r[18]), released_amount=int(r[19]), refunded_amount=int(r[20]),
+            held_for_seller_amount=int(r[21]), due_at=_utc(r[22]), review_due_at=_utc(r[23]),
+            dispute_opened_at=_utc(opened.get(r[12])),
+        )
+        for r in rows
+    ]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    from milepost.clock import as_utc
+
+    return None if value is None else as_utc(value)
+
+
+def seller_forecast(session: Session, seller_id: str, *, now: datetime, tz: str | None = "UTC") -> Forecast:
+    """The forecast of a seller: four queries (balances, lots, milestones, open disputes if any)."""
+    zone(tz)  # reject a bad zone before touching the database
+    balances = repo.seller_account_balances(session, seller_id)
+    available = {c: a for (acct, c), a in balances.items() if acct == postings.available_account(seller_id)}
+    lots = [
+        LotInput(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]), _utc(r[11]))  # type: ignore[arg-type]
+        for r in repo.open_lot_rows(session, seller_id)
+    ]
+    milestones = _milestone_inputs(session, repo.open_milestone_rows(session, seller_id=seller_id))
+    return build_forecast(now=now, milestones=milestones, lots=lots, available=available, tz=tz)
+
+
+def buyer_forecast(session: Session, buyer_id: str, *, now: datetime) -> BuyerForecast:
+    rows = repo.open_milestone_rows(session, buyer_id=buyer_id)
+    fundings = funding_schedule(_milestone_inputs(session, rows), now)
+    committed: dict[str, int] = {}
+    for row in repo.escrow_by_order(session, buyer_id=buyer_id):
+        committed[row.currency] = committed.get(row.currency, 0) + row.amount
+    return BuyerForecast(now, committed, fundings)
