@@ -33,7 +33,7 @@ def approve(rt: Runtime, buyer: User, order_id: str, milestone_id: str) -> None:
         orders.approve(ctx, actor=buyer, order_id=order_id, milestone_id=milestone_id)
 
 
-def build_history(rt: Runtime, clock) -> History:  # noqa: ANN001
+def build_history(rt: Runtime, clock) -> History:
     seller = make_user(rt, email="seller@example.com")
     buyer = make_user(rt, email="buyer@example.com")
     other = make_user(rt, email="other@example.com")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from milepost.api import admin, auth, dev, disputes, money, orders
+from milepost.cashflow.api import router as cashflow_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth.router)
@@ -11,3 +12,4 @@ router.include_router(disputes.router)
 router.include_router(money.router)
 router.include_router(admin.router)
 router.include_router(dev.router)
+router.include_router(cashflow_router)

@@ -1,0 +1,99 @@
+"""HTTP endpoints of the cash-flow work: balances, forecast, statements, exports, calendar.
+
+Mounted inside the `/v1` router, so the paths here carry no prefix. Every endpoint answers for the
+caller only (their orders as seller and buyer, their payouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
+
+from milepost.api.deps import ReadCtx, RuntimeDep, UserDep
+from milepost.api.errors import problem_responses
+from milepost.cashflow import exports, forecast, ical, service, statements
+
+router = APIRouter(tags=["cash flow"])
+
+DateParam = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD (UTC), inclusive")]
+
+
+@router.get("/balances", responses=problem_responses(401), summary="Balances per currency, as seller and as buyer")
+def get_balances(user: UserDep, ctx: ReadCtx) -> dict[str, Any]:
+    return service.balances_payload(ctx.session, user.id)
+
+
+@router.get("/forecast", responses=problem_responses(401, 422), summary="Dated cash-flow forecast (seller) and funding schedule (buyer)")
+def get_forecast(
+    user: UserDep,
+    ctx: ReadCtx,
+    tz: Annotated[str | None, Query(max_length=60, description="IANA zone for weekly/monthly totals; "
+                                    "defaults to the user's")] = None,
+) -> dict[str, Any]:
+    seller = forecast.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone or "UTC")
+    buyer = forecast.buyer_forecast(ctx.session, user.id, now=ctx.now)
+    return {"seller": seller.as_dict(), "buyer": buyer.as_dict()}
+
+
+@router.get("/statements/payouts/{payout_id}", responses=problem_responses(401, 404), summary="Which milestones and fees a payout paid (FIFO)")
+def get_payout_statement(payout_id: str, user: UserDep, ctx: ReadCtx) -> dict[str, Any]:
+    return statements.payout_statement(ctx.session, seller_id=user.id, payout_id=payout_id).as_dict()
+
+
+@router.get("/statements/period", responses=problem_responses(401, 422), summary="Opening balance, movements and closing balance of a period")
+def get_period_statement(
+    user: UserDep,
+    ctx: ReadCtx,
+    from_: Annotated[str | None, Query(alias="from", max_length=10, description="YYYY-MM-DD (UTC), inclusive")] = None,
+    to: DateParam = None,
+) -> dict[str, Any]:
+    period = exports.parse_period(from_, to)
+    found = statements.period_statement(ctx.session, seller_id=user.id, period=period)
+    return {"statements": [s.as_dict() for s in found]}
+
+
+@router.get(
+    "/exports/journal",
+    summary="The caller's ledger as beancount, hledger journal or CSV (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}, "text/csv": {}}}, **problem_responses(401, 422)},
+)
+def get_journal(
+    user: UserDep,
+    runtime: RuntimeDep,
+    format: Annotated[str, Query(max_length=20, description="beancount | hledger | csv")] = "hledger",
+    from_: Annotated[str | None, Query(alias="from", max_length=10, description="YYYY-MM-DD (UTC), inclusive")] = None,
+    to: DateParam = None,
+) -> StreamingResponse:
+    fmt = exports.parse_format(format)
+    period = exports.parse_period(from_, to)
+    user_id = user.id
+
+    def body() -> Iterator[bytes]:
+        # The session lives as long as the stream: it is opened here, not by a dependency that
+        # would close it before the response body is sent.
+        with runtime.reading() as ctx:
+            for chunk in exports.export(ctx.session, fmt, user_id=user_id, period=period):
+                yield chunk.encode()
+
+    filename = f"milepost.{exports.FILE_EXTENSIONS[fmt]}"
+    return StreamingResponse(
+        body(), media_type=exports.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/exports/calendar.ics",
+    summary="iCalendar feed of due dates, review deadlines and clearance dates",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **problem_responses(401)},
+)
+def get_calendar(user: UserDep, ctx: ReadCtx) -> Response:
+    return Response(
+        ical.calendar_for(ctx.session, user.id, now=ctx.now), media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="milepost.ics"'},
+    )
