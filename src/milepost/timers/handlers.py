@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from milepost.changes import timers as change_timers  # noqa: F401  (registers extension_silence)
 from milepost.disputes import service as disputes
 from milepost.ledger import repository as ledger_repo
 from milepost.ledger import service as ledger
