@@ -192,3 +192,12 @@ def test_role_of():
     assert role_of("b", buyer_id="b", seller_id="s") == Role.BUYER
     assert role_of("s", buyer_id="b", seller_id="s") == Role.SELLER
     assert role_of("x", buyer_id="b", seller_id="s") is None
+
+
+def test_first_late_instant_is_the_first_moment_the_milestone_is_late():
+    from milepost.orders.lifecycle import first_late_instant
+
+    due = NOW - timedelta(days=1)
+    first = first_late_instant(due, TERMS)
+    assert is_late(M.IN_PROGRESS, due, first, TERMS)
+    assert not is_late(M.IN_PROGRESS, due, first - timedelta(microseconds=1), TERMS)

@@ -51,6 +51,15 @@ def late_at(due_at: datetime, terms: Terms) -> datetime:
     return due_at + timedelta(hours=terms.late_grace_hours)
 
 
+def first_late_instant(due_at: datetime, terms: Terms) -> datetime:
+    """The first moment `is_late` is true: one microsecond (datetime's resolution) after `late_at`.
+
+    The lateness timer is due then; a timer due at `late_at` itself would fire while the milestone
+    is not yet late ("more than" the grace period), do nothing, and never fire again.
+    """
+    return late_at(due_at, terms) + timedelta(microseconds=1)
+
+
 def is_late(status: MilestoneStatus, due_at: datetime | None, now: datetime, terms: Terms) -> bool:
     """An in-progress milestone is late once it is more than the grace period past its due date."""
     return status == MilestoneStatus.IN_PROGRESS and due_at is not None and now > late_at(due_at, terms)

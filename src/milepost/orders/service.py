@@ -372,7 +372,7 @@ def _start(ctx: Ctx, order: Order, m: Milestone) -> None:
 def _schedule_late(ctx: Ctx, order: Order, m: Milestone) -> None:
     assert m.due_at is not None
     timers.schedule(
-        ctx, kind="late", due_at=lifecycle.late_at(m.due_at, order.terms),
+        ctx, kind="late", due_at=lifecycle.first_late_instant(m.due_at, order.terms),
         dedupe_key=f"late:{m.id}:{m.due_at.isoformat()}", order_id=order.id, milestone_id=m.id,
     )
 
