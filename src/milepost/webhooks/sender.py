@@ -52,7 +52,8 @@ class SendResult:
 
 def backoff(attempts: int) -> timedelta:
     """Wait before retry number `attempts` (1-based): 30 s doubling, capped."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    exponent = min(max(attempts - 1, 0), 20)  # 2**20 × 30 s is far past the cap; keeps timedelta finite
+    return min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
 
 
 def event_body(event: Event) -> bytes:
