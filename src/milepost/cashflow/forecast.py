@@ -373,7 +373,7 @@ def period_totals(lines: Iterable[ForecastLine], tz: ZoneInfo) -> tuple[list[Per
 def build_forecast(
     *,
     now: datetime,
-    milestones: Iterable[MilestoneInput],
+    milestones: Iterable[MilestoneInput] = (),
     lots: Iterable[LotInput] = (),
     available: dict[str, int] | None = None,
     tz: str | None = "UTC",
