@@ -159,39 +159,43 @@ def test_concurrent_change_and_approval_never_break_invariants(runtime, pair, ba
         pytest.skip("the race needs concurrent writers (PostgreSQL)")
     buyer, seller = pair
     for _ in range(4):
-        order_id = make_order(runtime, buyer=buyer, seller=seller)
-        _, ms = get_order(runtime, order_id)
-        with runtime.unit_of_work() as ctx:
-            orders.deliver(ctx, actor=seller, order_id=order_id, milestone_id=ms[0].id, message="done")
-        with runtime.unit_of_work() as ctx:
-            cid = changes.propose_change(ctx, actor=buyer, order_id=order_id, reason="drop", remove=[ms[1].id]).id
-        barrier = threading.Barrier(2)
-        outcomes: dict[str, object] = {}
+        _race_once(runtime, buyer, seller)
 
-        def run(name, fn):
-            barrier.wait()
-            try:
-                with runtime.unit_of_work() as ctx:
-                    fn(ctx)
-                outcomes[name] = "ok"
-            except Conflict as exc:
-                outcomes[name] = exc.code
 
-        threads = [
-            threading.Thread(target=run, args=("approve", lambda ctx: orders.approve(
-                ctx, actor=buyer, order_id=order_id, milestone_id=ms[0].id))),
-            threading.Thread(target=run, args=("change", lambda ctx: changes.accept_change(
-                ctx, actor=seller, change_id=cid))),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert outcomes["approve"] == "ok"
-        _, after = get_order(runtime, order_id)
-        if outcomes["change"] == "ok":
-            assert [m.status for m in after] == ["approved", "cancelled", "in_progress"]
-        else:
-            assert outcomes["change"] == "stale_change"
-            assert [m.status for m in after] == ["approved", "in_progress", "pending"]
-        assert_invariants(runtime)
+def _race_once(runtime, buyer, seller):
+    order_id = make_order(runtime, buyer=buyer, seller=seller)
+    _, ms = get_order(runtime, order_id)
+    with runtime.unit_of_work() as ctx:
+        orders.deliver(ctx, actor=seller, order_id=order_id, milestone_id=ms[0].id, message="done")
+    with runtime.unit_of_work() as ctx:
+        cid = changes.propose_change(ctx, actor=buyer, order_id=order_id, reason="drop", remove=[ms[1].id]).id
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def run(name, fn):
+        barrier.wait()
+        try:
+            with runtime.unit_of_work() as ctx:
+                fn(ctx)
+            outcomes[name] = "ok"
+        except Conflict as exc:
+            outcomes[name] = exc.code
+
+    threads = [
+        threading.Thread(target=run, args=("approve", lambda ctx: orders.approve(
+            ctx, actor=buyer, order_id=order_id, milestone_id=ms[0].id))),
+        threading.Thread(target=run, args=("change", lambda ctx: changes.accept_change(
+            ctx, actor=seller, change_id=cid))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes["approve"] == "ok"
+    _, after = get_order(runtime, order_id)
+    if outcomes["change"] == "ok":
+        assert [m.status for m in after] == ["approved", "cancelled", "in_progress"]
+    else:
+        assert outcomes["change"] == "stale_change"
+        assert [m.status for m in after] == ["approved", "in_progress", "pending"]
+    assert_invariants(runtime)
