@@ -18,7 +18,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
 
 def ms(seq: int, status: str, *, amount: int = 10_000, release: str = "per_milestone", funded: bool = True,
-       order: str = "o1", currency: str = "USD", **kw) -> MilestoneInput:  # noqa: ANN003
+       order: str = "o1", currency: str = "USD", **kw) -> MilestoneInput:
     return MilestoneInput(
         order_id=order, order_title=f"Order {order}", currency=currency, release=release, review_days=7,
         clearance_days=7, seller_fee_bps=1000, milestone_id=f"{order}-m{seq}", seq=seq, title=f"M{seq}",

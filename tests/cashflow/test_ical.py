@@ -12,7 +12,7 @@ from tests.cashflow.history import build_history
 from tests.factories import assert_invariants
 
 
-def _events(runtime, user_id):  # noqa: ANN001, ANN202
+def _events(runtime, user_id):
     with runtime.reading() as ctx:
         data = ical.calendar_for(ctx.session, user_id, now=ctx.now)
     cal = Calendar.from_ical(data)
