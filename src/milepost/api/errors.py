@@ -130,6 +130,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (bad UTF-8, broken JSON): invalid input,
+            # like every other malformed request, so clients handle one documented status.
+            return problem(422, code="invalid_input", title="Invalid input", detail="the body is not valid JSON",
+                           errors=[{"field": "body", "message": "is not valid JSON"}])
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         return problem(exc.status_code, code=code, title=str(exc.detail) or "Error",

@@ -49,8 +49,13 @@ NonNegAmount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT, descriptio
 Currency = Annotated[
     str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)
 ]
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_no_controls)]
+Email = Annotated[
+    str,
+    StringConstraints(min_length=6, max_length=254,
+                      pattern=r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$"),
+]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_controls)]
+NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=200), AfterValidator(_no_controls)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
 
@@ -63,7 +68,7 @@ class Input(BaseModel):
 
 class RegisterIn(Input):
     email: Email
-    password: Password
+    password: NewPassword
     name: Text(200, min_length=1)  # type: ignore[valid-type]
 
 
