@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 
 from milepost.accounts import service as accounts
 from milepost.accounts.models import User
+from milepost.changes import extensions
+from milepost.changes import service as changes
 from milepost.clock import FixedClock, utcnow
 from milepost.disputes import repository as disputes_repo
 from milepost.disputes import service as disputes
@@ -24,6 +26,7 @@ from milepost.orders import repository as orders_repo
 from milepost.orders import service as orders
 from milepost.orders.models import Order
 from milepost.payouts import service as payouts
+from milepost.reviews import service as reviews
 from milepost.runtime import Runtime
 from milepost.timers.worker import run_due
 
@@ -214,6 +217,10 @@ def load_demo(rt: Runtime, *, if_empty: bool = False, console: Console | None = 
     d.do(orders.approve, actor=ben, order_id=website, milestone_id=pages[3])
     d.do(orders.cancel, actor=ben, order_id=app_order,
          reason="Our payment provider changed; we will rescope the app next year.")
+    d.do(reviews.leave_review, actor=ben, order_id=app_order, rating=5,
+         text="Sprint 1 was excellent; we stopped for our own reasons. Maya was paid fairly for it.")
+    d.do(reviews.leave_review, actor=maya, order_id=app_order, rating=5,
+         text="Clear feedback and a fair kill fee when plans changed.")
     d.day(22)  # the brand dispute escalated on day 18; the operator decides
     d.do(disputes.resolve, actor=ops, dispute_id=dispute_brand, seller_amount=30_000,
          note="Footage source unclear; splitting the milestone.")
@@ -229,6 +236,14 @@ def load_demo(rt: Runtime, *, if_empty: bool = False, console: Console | None = 
         available = ledger_repo.balance(ctx.session, postings.available_account(maya.id), "USD")
     if available >= 1_000:
         d.do(payouts.create_payout, actor=maya, amount=available - available % 100, currency="USD")
+    d.day(33)  # scope grows: a careers page, proposed as a change order and funded at acceptance
+    change = d.do(changes.propose_change, actor=ben, order_id=website,
+                  reason="We are hiring: please add a careers page at the end.",
+                  add=[{"title": "Page 13: Careers", "description": "Open roles and an apply form.",
+                        "acceptance_criteria": ["Lists roles from the HR sheet", "Apply form e-mails HR"],
+                        "amount": 25_000, "due_days": 4}])
+    d.day(34)
+    d.do(changes.accept_change, actor=maya, change_id=change.id)
     d.day(38)  # page 6 was due on day 33: it ran late, and both parties were told
     d.do(orders.deliver, actor=maya, order_id=website, milestone_id=pages[5],
          message="Product page, sorry for the delay — supplier photos arrived late.")
@@ -238,7 +253,10 @@ def load_demo(rt: Runtime, *, if_empty: bool = False, console: Console | None = 
          reason="The bicycle should face left, towards the chapter title.")
     d.do(orders.deliver, actor=maya, order_id=covers, milestone_id=d.milestone_ids(covers)[0],
          message="Cover 1 final artwork.")
+    ext = d.do(extensions.request_extension, actor=maya, order_id=book, milestone_id=ills[2], days=3,
+               reason="Redrawing the bicycle facing left means re-inking the whole spread.")
     d.day(40)
+    d.do(extensions.accept_extension, actor=chloe, extension_id=ext.id)
     d.do(orders.approve, actor=ben, order_id=website, milestone_id=pages[5])
     d.day(41)
     d.do(disputes.open_dispute, actor=chloe, order_id=covers, milestone_id=d.milestone_ids(covers)[0],
