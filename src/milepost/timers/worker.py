@@ -6,11 +6,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from milepost.runtime import Runtime
 from milepost.timers import service as timers
 
 log = logging.getLogger("milepost.worker")
+
+# A timer whose handler raised is retried after this delay rather than at once: it is the oldest
+# due timer, so retrying it immediately would claim it again and again and starve every timer
+# behind it.
+RETRY_DELAY = timedelta(minutes=5)
 
 
 @dataclass
@@ -25,20 +31,38 @@ def run_due(runtime: Runtime, *, limit: int = 100_000) -> RunResult:
 
     result = RunResult()
     while result.fired + result.failed < limit:
+        claimed: int | None = None
         try:
             with runtime.unit_of_work() as ctx:
                 timer = timers.claim_next_due(ctx)
                 if timer is None:
                     break
+                claimed = timer.id
                 outcome = timers.fire(ctx, timer)
                 log.debug("timer %s %s: %s", timer.id, timer.kind, outcome)
             result.fired += 1
-        except Exception:  # a poisoned timer must not stop the others; it is retried next round
-            log.exception("timer failed")
+        except Exception as exc:  # a poisoned timer must not stop the others
+            log.exception("timer %s failed", claimed)
             result.failed += 1
+            if claimed is not None:
+                _postpone(runtime, claimed, exc)
             if result.failed > 20:
                 break
     return result
+
+
+def _postpone(runtime: Runtime, timer_id: int, exc: Exception) -> None:
+    """Record the failure and retry the timer after RETRY_DELAY (its own transaction)."""
+    from milepost.timers.models import Timer
+
+    try:
+        with runtime.unit_of_work() as ctx:
+            timer = ctx.session.get(Timer, timer_id, with_for_update=True)
+            if timer is not None and timer.fired_at is None:
+                timer.due_at = ctx.now + RETRY_DELAY
+                timer.outcome = f"error: {type(exc).__name__}: {exc}"[:200]
+    except Exception:
+        log.exception("could not postpone timer %s", timer_id)
 
 
 def run_forever(runtime: Runtime, stop: threading.Event, *, interval: float = 1.0) -> None:
