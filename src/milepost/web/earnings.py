@@ -57,7 +57,7 @@ def weekly_chart(weekly: list[Any], currency: str, *, height: float = 160.0) -> 
             amount = int(w.by_certainty.get(certainty, 0))
             if amount <= 0:
                 continue
-            h = max(height * amount / top, 1.0)
+            h = max((height - 12) * amount / top, 1.0)
             y -= h
             segments.append((certainty, round(y, 1), round(h, 1), amount))
         bars.append(Bar(label=w.period.split("-")[-1], x=i * width + 8, segments=segments, total=w.amount))

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-
-from milepost.accounts import service as accounts
 from tests.e2e.browser.conftest import LiveServer, shot
 from tests.factories import PASSWORD, make_order, make_user
+
+from milepost.accounts import service as accounts
 
 pytestmark = pytest.mark.browser
 
