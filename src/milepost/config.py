@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -13,13 +14,36 @@ from milepost.orders.plan import PlanLimits
 from milepost.orders.terms import FundingMode, ReleaseMode, Terms, check_operator_terms
 
 
+def _stored_secret(data_dir: Path) -> str:
+    """A secret generated once per data directory, so sessions survive restarts and are shared by
+    every process serving the same installation (set MILEPOST_SECRET_KEY to manage it yourself)."""
+    path = data_dir / ".secret_key"
+    try:
+        return path.read_text().strip() or _write_secret(path)
+    except FileNotFoundError:
+        return _write_secret(path)
+
+
+def _write_secret(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(32)
+    try:
+        # O_EXCL: if two processes start at once, exactly one key wins and both read it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(candidate)
+    return candidate
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MILEPOST_", extra="ignore")
 
     env: str = Field("development", description="'production' refuses dev-only switches")
     data_dir: Path = Field(Path("data"), description="SQLite file, uploaded files")
     database_url: str | None = Field(None, description="PostgreSQL URL; SQLite in data_dir if unset")
-    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    secret_key: str = Field("", description="signs sessions; unset: a key kept in data_dir/.secret_key")
     dev_clock: bool = Field(False, description="allow POST /v1/dev/clock to move time forward")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -47,6 +71,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if not self.secret_key:
+            self.secret_key = _stored_secret(self.data_dir)
         if self.dev_clock and self.env == "production":
             raise ValueError("MILEPOST_DEV_CLOCK cannot be enabled with MILEPOST_ENV=production")
         check_operator_terms(self.default_terms)
