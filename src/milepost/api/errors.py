@@ -130,7 +130,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # FastAPI's answer to a body it cannot decode (bad UTF-8, broken JSON): invalid input,
             # like every other malformed request, so clients handle one documented status.
             return problem(422, code="invalid_input", title="Invalid input", detail="the body is not valid JSON",
