@@ -296,6 +296,13 @@ def fund(
         )
     milestones = repo.milestones_of(ctx.session, order.id)
     unfunded = [m for m in milestones if m.status == MilestoneStatus.PENDING and not m.is_funded]
+    if milestone_ids is not None and (
+        not isinstance(milestone_ids, list) or not all(isinstance(mid, str) for mid in milestone_ids)
+    ):
+        raise InvalidInput(
+            "milestone_ids must be a list of milestone ids",
+            errors=[{"field": "milestone_ids", "message": "must be a list of milestone ids"}],
+        )
     if milestone_ids:
         chosen = [find_milestone(milestones, mid) for mid in dict.fromkeys(milestone_ids)]
         for m in chosen:

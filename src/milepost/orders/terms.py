@@ -97,6 +97,10 @@ def resolve_terms(requested: dict[str, Any] | None, defaults: Terms) -> Terms:
     Operator terms (fees, dispute windows) always come from the defaults; asking to set them is an
     error rather than being silently ignored. Every problem is reported at once.
     """
+    if requested is not None and not isinstance(requested, dict):
+        raise InvalidInput(
+            "the terms are invalid", errors=[{"field": "terms", "message": "must be an object"}]
+        )
     requested = dict(requested or {})
     problems: list[dict[str, str]] = []
     chosen: dict[str, Any] = {}
