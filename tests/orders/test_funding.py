@@ -145,3 +145,14 @@ def test_milestone_starts_only_after_the_previous_one_is_approved(runtime):
     with pytest.raises(IllegalTransition):
         approve(runtime, p, order_id, ids[0])
     assert_invariants(runtime)
+
+
+@pytest.mark.parametrize("bad", [123, "ms_abc", [1, 2], [{"id": "x"}], {"a": 1}])
+def test_fund_with_malformed_milestone_ids_is_invalid_input(runtime, bad):
+    p = people(runtime)
+    order_id = make_order(runtime, buyer=p.buyer, seller=p.seller, funded=False,
+                          terms={"funding": "per_milestone"})
+    before = row_counts(runtime)
+    with pytest.raises(InvalidInput):
+        do(runtime, orders.fund, actor=p.buyer, order_id=order_id, milestone_ids=bad)
+    assert row_counts(runtime) == before

@@ -77,3 +77,10 @@ def test_installation_defaults_are_checked_against_bounds():
 def test_stored_terms_round_trip_and_ignore_unknown_keys():
     t = Terms(funding=FundingMode.PER_MILESTONE, kill_fee_bps=2500)
     assert terms_from_dict({**t.as_dict(), "from_the_future": 1}) == t
+
+
+@pytest.mark.parametrize("requested", [["review_days"], "review_days=3", 7])
+def test_terms_that_are_not_an_object_are_refused_cleanly(requested):
+    with pytest.raises(InvalidInput) as exc:
+        resolve_terms(requested, Terms())  # type: ignore[arg-type]
+    assert exc.value.errors[0]["field"] == "terms"
