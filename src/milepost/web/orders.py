@@ -26,10 +26,10 @@ from milepost.orders import service as orders
 from milepost.orders.lifecycle import Role, is_late
 from milepost.orders.models import Milestone, Order
 from milepost.orders.states import TERMINAL_MILESTONE, MilestoneStatus, OrderStatus
-from milepost.orders.terms import Terms, resolve_terms
-from milepost.planning import history as planning_history
-from milepost.planning import lint as planning_lint
-from milepost.planning import templates
+from milepost.orders.terms import Terms
+from milepost.planning import relationships, templates
+from milepost.planning.history import NEW_PAIR
+from milepost.web.planning import LINT_TITLES, order_extras, relationship_panel
 from milepost.web.routing import FormDep, RuntimeDep, UserDep, WebRoute, flash, redirect
 from milepost.web.templating import render
 
@@ -222,11 +222,12 @@ def _builder(request: Request, runtime: Any, user: User, *, mode: str, order: Or
              counterparty: str = "") -> Response:
     currency = values.get("currency", "USD")
     defaults: Terms = order.terms if order is not None else runtime.settings.default_terms
-    history, recommendation = _pair_history(runtime, user, order, values.get("counterparty_email", ""))
-    lint = _lint(rows, currency, terms, defaults, recommendation, runtime.settings.min_milestone_major)
+    lint, relationship = _lint_and_history(runtime, user, order, values.get("counterparty_email", ""),
+                                           rows, currency, terms)
     return render(request, "plan_builder.html", {
-        "templates": templates.all_templates(), "lint": lint, "history": history,
-        "recommendation": recommendation,
+        "templates": templates.all_templates(), "lint": lint, "lint_titles": LINT_TITLES,
+        "relationship": relationship,
+        "recommendation": relationship["recommendation"] if relationship else NEW_PAIR.as_dict(),
         "mode": mode, "order": order, "values": values, "terms": terms, "defaults": defaults,
         "rows": rows, "errors": errors, "notes": notes or [], "currencies": CURRENCIES,
         "term_help": TERM_HELP, "total": _row_total(rows, currency), "counterparty": counterparty,
@@ -235,38 +236,14 @@ def _builder(request: Request, runtime: Any, user: User, *, mode: str, order: Or
     }, status_code=status_code)
 
 
-def _pair_history(runtime: Any, user: User, order: Order | None, email: str) -> tuple[Any, Any]:
-    """Orders between the two parties so far, and the plan shape recommended for them."""
-    from milepost.accounts import service as accounts
+def _lint_and_history(runtime: Any, user: User, order: Order | None, email: str,
+                      rows: list[dict[str, str]], currency: str,
+                      terms: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The planning service's lint of a half-typed plan, and the relationship panel.
 
-    with runtime.reading() as ctx:
-        other: User | None = None
-        if order is not None:
-            other = _counterparty(ctx, order, user)
-        elif email.strip():
-            try:
-                other = accounts.find_by_email(ctx.session, accounts.normalize_email(email))
-            except InvalidInput:
-                other = None
-        if other is None or other.id == user.id:
-            return None, planning_history.NEW_PAIR
-        past = [o for o in orders_repo.orders_between(ctx.session, user.id, other.id)
-                if o.agreed_at is not None
-                and (order is None or o.id != order.id)]
-        disputed = sum(1 for o in past if disputes_repo.disputes_of_order(ctx.session, o.id))
-    history = planning_history.PairHistory(
-        orders_total=len(past),
-        orders_completed=sum(1 for o in past if o.status == OrderStatus.COMPLETED),
-        orders_cancelled=sum(1 for o in past if o.status == OrderStatus.CANCELLED),
-        orders_disputed=disputed,
-        orders_open=sum(1 for o in past if o.status in ("proposed", "agreed", "active")),
-    )
-    return {"name": other.name, "h": history}, planning_history.recommend(history)
-
-
-def _lint(rows: list[dict[str, str]], currency: str, terms: dict[str, Any], defaults: Terms,
-          recommendation: Any, min_major: int) -> list[Any]:
-    """Plan lint on a half-typed plan: unreadable fields are skipped, never reported here."""
+    Unreadable fields (a half-typed amount) are left out, never reported here: the lint is a
+    helper while typing, validation happens when the plan is sent.
+    """
     scratch: list[dict[str, str]] = []
     milestones = milestones_from_rows(rows, currency, scratch)
     bad = {p["field"] for p in scratch}
@@ -275,15 +252,28 @@ def _lint(rows: list[dict[str, str]], currency: str, terms: dict[str, Any], defa
             m["amount"] = None
         if f"milestones[{i}].due_days" in bad:
             m["due_days"] = None
-    wanted = {k: v for k, v in terms.items() if k in ("review_days", "revisions",
-              "revision_turnaround_days") and str(v).isdigit()}
-    try:
-        chosen = resolve_terms({k: int(v) for k, v in wanted.items()}, defaults)
-    except InvalidInput:
-        chosen = defaults
-    return planning_lint.lint_plan(milestones, currency=currency if is_known_currency(currency) else "USD",
-                                   terms=chosen, recommendation=recommendation,
-                                   min_milestone_major=min_major)
+    wanted = {k: int(v) for k, v in terms.items()
+              if k in ("review_days", "revisions", "revision_turnaround_days") and str(v).isdigit()}
+    if order is not None:
+        wanted = {**{k: getattr(order, k) for k in ("review_days", "revisions",
+                                                    "revision_turnaround_days")}, **wanted}
+    with runtime.reading() as ctx:
+        other = _counterparty(ctx, order, user) if order is not None else None
+        if order is None and email.strip():
+            try:
+                found = relationships.relationship(ctx, actor=user, counterparty_email=email)
+                other = ctx.session.get(User, found["counterparty"]["id"])
+            except (InvalidInput, NotFound):
+                other = None
+        panel = relationship_panel(ctx.session, user, other)
+        lint_args: dict[str, Any] = {"actor": user, "milestones": milestones,
+                                     "currency": currency if is_known_currency(currency) else "USD",
+                                     "counterparty_email": other.email if other is not None else None}
+        try:
+            result = relationships.lint(ctx, terms=wanted or None, **lint_args)
+        except InvalidInput:  # a term out of range: lint against the defaults meanwhile
+            result = relationships.lint(ctx, **lint_args)
+    return result["warnings"], panel
 
 
 def _term_values(terms: Terms | dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +427,15 @@ EVENT_TEXT = {
     "transfer.refund": "Money refunded to the buyer",
     "transfer.clear": "Money cleared: available to the seller",
     "transfer.payout": "Payout",
+    "change.proposed": "proposed a change of the plan",
+    "change.accepted": "accepted a change: new plan version",
+    "change.declined": "declined a change of the plan",
+    "change.superseded": "A change was superseded by another",
+    "extension.requested": "asked for more days on milestone",
+    "extension.accepted": "Extension granted for milestone",
+    "extension.declined": "declined more days on milestone",
+    "extension.lapsed": "Extension request lapsed for milestone",
+    "review.left": "left a review",
 }
 
 
@@ -464,6 +463,7 @@ def order_page_context(runtime: Any, user: User, order_id: str) -> dict[str, Any
         for e in events:
             if e.actor_id and e.actor_id not in people:
                 people[e.actor_id] = ctx.session.get(User, e.actor_id)
+        extras = order_extras(ctx, order, user, role, list(milestones), people)
     files_by_delivery: dict[str, list[Any]] = defaultdict(list)
     for f in files:
         files_by_delivery[f.delivery_id].append(f)
@@ -500,6 +500,7 @@ def order_page_context(runtime: Any, user: User, order_id: str) -> dict[str, Any
         "escrow": escrow, "released": released, "refunded": refunded,
         "kill_fee_percent": Decimal(order.kill_fee_bps) / 100,
         "seller_fee_percent": Decimal(order.seller_fee_bps) / 100,
+        **extras,
     }
 
 

@@ -21,7 +21,7 @@ from milepost.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from milepost.orders import repository as orders_repo
 from milepost.orders.models import Milestone, Order
 from milepost.orders.states import TERMINAL_MILESTONE, MilestoneStatus, OrderStatus
-from milepost.web import earnings, operator, orders
+from milepost.web import changes, earnings, operator, orders
 from milepost.web.routing import (
     FormDep,
     MaybeUser,
@@ -146,7 +146,7 @@ def logout(request: Request) -> Response:
 
 @dataclass
 class ActionItem:
-    kind: str  # review | deliver | late | fund | proposal | dispute
+    kind: str  # review | deliver | late | fund | proposal | dispute | change | extension
     order: Order
     text: str
     milestone: Milestone | None = None
@@ -212,6 +212,24 @@ def needs_action(
     return items
 
 
+def answers_waiting(session: object, user: User, order: Order, milestones: list[Milestone]) -> list[ActionItem]:
+    """Change orders and extension requests the other party is waiting for this user to answer."""
+    items: list[ActionItem] = []
+    pending = changes.pending_for(session, user, [order.id]).get(order.id)
+    if not pending:
+        return items
+    by_id = {m.id: m for m in milestones}
+    for c in pending["changes"]:
+        items.append(ActionItem("change", order, "Answer a change of the plan: accept or decline it", None,
+                                c.created_at, "proposed"))
+    for x in pending["extensions"]:
+        m = by_id.get(x.milestone_id)
+        items.append(ActionItem("extension", order, f"{x.days} more day{'s' if x.days != 1 else ''} asked "
+                                f"for #{m.seq if m else '?'}", m, x.respond_by_at, "granted by silence",
+                                urgent=True))
+    return items
+
+
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, runtime: RuntimeDep, user: MaybeUser) -> Response:
     if user is None:
@@ -231,6 +249,8 @@ def dashboard(request: Request, runtime: RuntimeDep, user: MaybeUser) -> Respons
                     if d.status != "resolved":
                         disputes.append((d, disputes_repo.proposals_of(ctx.session, d.id)[-1]))
             actions += needs_action(user, order, milestones, disputes, now)
+            if order.order_status in (OrderStatus.AGREED, OrderStatus.ACTIVE):
+                actions += answers_waiting(ctx.session, user, order, milestones)
             role = "buyer" if order.buyer_id == user.id else "seller"
             other = order.seller_id if role == "buyer" else order.buyer_id
             if other not in names:
@@ -242,7 +262,8 @@ def dashboard(request: Request, runtime: RuntimeDep, user: MaybeUser) -> Respons
                 paid=sum(m.released_amount + m.held_for_seller_amount for m in milestones),
                 current=_current(milestones),
             ))
-    order_rank = {"review": 0, "dispute": 1, "late": 2, "proposal": 3, "deliver": 4, "fund": 5}
+    order_rank = {"review": 0, "dispute": 1, "extension": 2, "late": 3, "change": 4, "proposal": 5,
+                  "deliver": 6, "fund": 7}
     actions.sort(key=lambda a: (order_rank.get(a.kind, 9), a.when or now))
     return render(request, "dashboard.html", {"actions": actions, "rows": rows})
 
@@ -273,3 +294,4 @@ def advance_clock(request: Request, runtime: RuntimeDep, user: UserDep, form: Fo
 router.include_router(orders.router)
 router.include_router(earnings.router)
 router.include_router(operator.router)
+router.include_router(changes.router)
