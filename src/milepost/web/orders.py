@@ -432,7 +432,7 @@ EVENT_TEXT = {
     "change.declined": "declined a change of the plan",
     "change.superseded": "A change was superseded by another",
     "extension.requested": "asked for more days on milestone",
-    "extension.accepted": "Extension granted for milestone",
+    "extension.accepted": "granted more days on milestone",
     "extension.declined": "declined more days on milestone",
     "extension.lapsed": "Extension request lapsed for milestone",
     "review.left": "left a review",
