@@ -177,6 +177,15 @@ class Escrow(RuleBasedStateMachine):
             self.attempt(orders.deliver, actor=self.seller, order_id=m.order_id, milestone_id=m.id,
                          message="done")
 
+    @rule(data=st.data(), then_approve=st.booleans())
+    def deliver_and_review(self, data, then_approve):
+        """The common path, so sequences reach approvals, releases and clearing often."""
+        if (m := self.pick(data, self.milestones_in("in_progress"))) is None:
+            return
+        self.attempt(orders.deliver, actor=self.seller, order_id=m.order_id, milestone_id=m.id, message="v")
+        if then_approve:
+            self.attempt(orders.approve, actor=self.buyer, order_id=m.order_id, milestone_id=m.id)
+
     @rule(data=st.data())
     def revise(self, data):
         if (m := self.pick(data, self.milestones_in("delivered"))) is not None:
@@ -190,6 +199,8 @@ class Escrow(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def cancel(self, data):
+        if data.draw(st.integers(0, 3)) != 0:  # cancelling ends orders: keep it rarer than the rest
+            return
         if (order := self.pick(data, self.orders_in("agreed", "active"))) is not None:
             self.attempt(orders.cancel, actor=self.party(data), order_id=order.id, reason="stop")
 
@@ -279,7 +290,7 @@ def test_random_command_sequences_keep_every_invariant(backend_name, request, sq
     try:
         run_state_machine_as_test(
             Escrow,
-            settings=settings(max_examples=20, stateful_step_count=30, deadline=None, database=None,
+            settings=settings(max_examples=15, stateful_step_count=30, deadline=None, database=None,
                               suppress_health_check=list(HealthCheck)),
         )
     finally:
