@@ -33,8 +33,14 @@ def register(body: RegisterIn, request: Request, runtime: RuntimeDep) -> Respons
         token = accounts.issue_token(ctx, user, name="register")
         return {"user": user_out(user), "token": token}
 
+    def replay(ctx: Ctx) -> dict[str, Any]:
+        # The account was created by the first request; a replay proves the password again and
+        # gets a fresh token (tokens are never stored in the clear, not even for replays).
+        user = accounts.authenticate(ctx.session, email=body.email, password=body.password)
+        return {"user": user_out(user), "token": accounts.issue_token(ctx, user, name="register")}
+
     return idempotency.run(request, runtime, principal=_anon_principal(body.email), payload=body,
-                           action=action, status_code=201)
+                           action=action, status_code=201, replay=replay)
 
 
 @router.post("/auth/tokens", status_code=201, response_model=TokenOut,
@@ -45,7 +51,7 @@ def create_token(body: TokenIn, request: Request, runtime: RuntimeDep) -> Respon
         return {"token": accounts.issue_token(ctx, user), "token_type": "bearer"}
 
     return idempotency.run(request, runtime, principal=_anon_principal(body.email), payload=body,
-                           action=action, status_code=201)
+                           action=action, status_code=201, replay=action)
 
 
 @router.delete("/auth/tokens/current", status_code=204, responses=problem_responses(401),

@@ -12,11 +12,18 @@ key) in the same transaction as the effect, and fills in the response before com
 
 Only successful responses are stored: a request that failed changed nothing, so retrying it with the
 same key simply tries again.
+
+Two things never rest in the table in a usable form: request bodies are fingerprinted with an HMAC
+under the installation's secret key (a body may hold a password; a plain hash could be cracked
+offline), and endpoints that mint bearer tokens pass `replay=`: their stored body is empty and a
+replay runs `replay` instead (re-checking the password and minting a fresh token) — the effect still
+happened exactly once, and no token is kept in plain text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -48,9 +55,10 @@ def _key(request: Request) -> str | None:
     return key
 
 
-def request_hash(request: Request, payload: Any) -> str:
+def request_hash(request: Request, payload: Any, *, secret: str) -> str:
     canonical = json.dumps(jsonable_encoder(payload), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+    message = f"{request.method} {request.url.path}\n{canonical}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _find(session: Any, principal: str, key: str) -> IdempotencyRecord | None:
@@ -79,6 +87,7 @@ def run(
     payload: Any,
     action: Callable[[Ctx], Any],
     status_code: int = 200,
+    replay: Callable[[Ctx], Any] | None = None,
 ) -> Response:
     """Run `action` in one write transaction and answer its JSON result, honouring Idempotency-Key."""
     key = _key(request)
@@ -87,15 +96,20 @@ def run(
             result = action(ctx)
         return JSONResponse(jsonable_encoder(result), status_code=status_code)
 
-    digest = request_hash(request, payload)
+    digest = request_hash(request, payload, secret=runtime.settings.secret_key)
     principal = principal[:60]
     try:
         with runtime.unit_of_work() as ctx:
             existing = _find(ctx.session, principal, key)
             if existing is not None:
-                replay = _replay(existing, digest)
+                replayed = _replay(existing, digest)
+                if replay is not None:
+                    fresh = json.dumps(jsonable_encoder(replay(ctx)), separators=(",", ":"))
+                    replayed = Response(content=fresh, status_code=existing.status_code,
+                                        media_type="application/json",
+                                        headers={"Idempotent-Replayed": "true"})
             else:
-                replay = None
+                replayed = None
                 record = IdempotencyRecord(
                     principal=principal, key=key, method=request.method, path=request.url.path[:500],
                     request_hash=digest, status_code=0, content_type="application/json",
@@ -106,14 +120,14 @@ def run(
                 result = action(ctx)
                 body = json.dumps(jsonable_encoder(result), separators=(",", ":"))
                 record.status_code = status_code
-                record.response_body = body
+                record.response_body = "" if replay is not None else body
     except (IntegrityError, OperationalError):
         # Lost the race for the key (or the effect's own unique key): answer what the winner stored.
         with runtime.reading() as ctx:
             existing = _find(ctx.session, principal, key)
-        if existing is None or existing.status_code == 0:
+        if existing is None or existing.status_code == 0 or replay is not None:
             raise
         return _replay(existing, digest)
-    if replay is not None:
-        return replay
+    if replayed is not None:
+        return replayed
     return Response(content=body, status_code=status_code, media_type="application/json")
