@@ -16,6 +16,7 @@ Every rounding rule of the product lives here, so fees and splits always tie out
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import cache
@@ -23,6 +24,8 @@ from functools import cache
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 MAX_AMOUNT = 2**63 - 1
+# Plain ASCII decimals only: Decimal() alone would also take "1_0.5_0" (10.50) and non-ASCII digits.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 BPS_DENOMINATOR = 10_000
 
 
@@ -72,9 +75,11 @@ class Money:
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a major-unit decimal string ("12.50") into minor units, refusing excess precision."""
+        if not isinstance(text, str) or not _DECIMAL_TEXT.fullmatch(text.strip()):
+            raise ValueError(f"{text!r} is not an amount")
         try:
             value = Decimal(text.strip())
-        except (InvalidOperation, AttributeError) as exc:
+        except InvalidOperation as exc:
             raise ValueError(f"{text!r} is not an amount") from exc
         if not value.is_finite():
             raise ValueError(f"{text!r} is not an amount")
