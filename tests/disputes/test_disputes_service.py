@@ -225,3 +225,38 @@ def test_dispute_cannot_open_twice_on_one_milestone(runtime):
     open_(runtime, p.buyer, order_id, ids[0])
     with pytest.raises(IllegalTransition):
         open_(runtime, p.seller, order_id, ids[0])
+
+
+def test_on_completion_dispute_resolution_releases_everything_owed_when_the_order_ends(runtime):
+    p, order_id, ids = setup(runtime, amounts=(10_000, 20_000), terms={"release": "on_completion"})
+    deliver_and_approve(runtime, p, order_id, ids[0])
+    assert transfers(runtime, order_id, kind="release") == []
+    d = open_(runtime, p.buyer, order_id, ids[1], seller_amount=5_000)
+    do(runtime, disputes.accept, actor=p.seller, dispute_id=d.id)
+    assert statuses(runtime, order_id) == ("completed", ["approved", "resolved"])
+    assert money_of(runtime, order_id, ids[0]) == (10_000, 0)
+    assert money_of(runtime, order_id, ids[1]) == (5_000, 15_000)
+    assert escrow(runtime, order_id) == 0
+    assert_invariants(runtime)
+
+
+def test_dispute_split_refunds_buyer_fee_only_on_the_refunded_part(runtime):
+    from milepost.ledger.postings import PLATFORM_FEES
+
+    p = people(runtime)
+    runtime.settings.__dict__["default_terms"] = runtime.settings.default_terms.__class__(buyer_fee_bps=250)
+    try:
+        order_id = make_order(runtime, buyer=p.buyer, seller=p.seller, amounts=(10_001,))
+    finally:
+        del runtime.settings.__dict__["default_terms"]
+    mid = milestone_ids(runtime, order_id)[0]
+    d = open_(runtime, p.buyer, order_id, mid, seller_amount=3_333)
+    do(runtime, disputes.resolve, actor=p.operator, dispute_id=d.id, seller_amount=3_333)
+    (fund,) = transfers(runtime, order_id, kind="fund")
+    (refund,) = transfers(runtime, order_id, kind="refund")
+    charged = fund["postings"][PLATFORM_FEES]
+    returned = -refund["postings"][PLATFORM_FEES]
+    assert charged == 251  # ceil(10001 * 2.5 %)
+    assert charged - returned == 84  # the buyer keeps paying ceil(3333 * 2.5 %) on what the seller got
+    assert refund["postings"][WORLD_REFUNDS] == 6_668 + returned
+    assert_invariants(runtime)

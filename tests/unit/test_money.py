@@ -90,7 +90,8 @@ def test_parse_reads_major_units_into_minor_units(text, code, minor):
 @pytest.mark.parametrize(
     ("text", "code"),
     [("12.505", "USD"), ("1.5", "JPY"), ("1.2345", "BHD"), ("abc", "USD"), ("", "USD"),
-     ("NaN", "USD"), ("Infinity", "USD"), ("1e30", "USD")],
+     ("NaN", "USD"), ("Infinity", "USD"), ("1e30", "USD"), ("1e2", "USD"), ("1_000", "USD"),
+     ("1_0.5_0", "USD"), ("\u0661\u0662", "USD"), ("1,000", "USD"), (None, "USD")],
 )
 def test_parse_refuses_excess_precision_and_non_numbers(text, code):
     with pytest.raises(ValueError):
