@@ -132,7 +132,8 @@ def party_view(balances: Balances, *, user_id: str, seller_orders: set[str], buy
             v["paid"] -= amount
     for v in view.values():
         v["spent"] = v.pop("paid", 0) - v["committed"] - v["refunded"]
-    return {c: {k: x for k, x in v.items() if x} for c, v in view.items()}
+    result = {c: {k: x for k, x in v.items() if x} for c, v in view.items()}
+    return {c: v for c, v in result.items() if v}
 
 
 def api_view(balances: list) -> dict[str, dict[str, int]]:
