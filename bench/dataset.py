@@ -74,16 +74,12 @@ def milestone_id(tpl: Template, i: int, seq: int) -> str:
     return _clone_id(*tpl.id_slots[original], i) if i else original
 
 
-def pair_of(i: int) -> int:
-    return i % USER_PAIRS
+def buyer_id(tpl: Template, i: int, pairs: int = USER_PAIRS) -> str:
+    return user_id(tpl.buyer_id.split("_")[0], "B", i % pairs) if i else tpl.buyer_id
 
 
-def buyer_id(tpl: Template, i: int) -> str:
-    return user_id(tpl.buyer_id.split("_")[0], "B", pair_of(i)) if i else tpl.buyer_id
-
-
-def seller_id(tpl: Template, i: int) -> str:
-    return user_id(tpl.seller_id.split("_")[0], "S", pair_of(i)) if i else tpl.seller_id
+def seller_id(tpl: Template, i: int, pairs: int = USER_PAIRS) -> str:
+    return user_id(tpl.seller_id.split("_")[0], "S", i % pairs) if i else tpl.seller_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,13 +211,13 @@ def _series(dialect: str, start: int, stop: int) -> tuple[str, str]:
             "s")
 
 
-def _text_expr(dialect: str, col: Any, tpl: Template) -> str:
+def _text_expr(dialect: str, col: Any, tpl: Template, pairs: int) -> str:
     is_json = isinstance(col.type, JSON)
     expr = f"CAST(t.{col.name} AS text)" if is_json and dialect == "postgresql" else f"t.{col.name}"
     occurring = tpl.occurs.get(f"{col.table.name}.{col.name}", [])
     if not occurring:
         return f"t.{col.name}"
-    pair = f"mod(s.i, {USER_PAIRS})" if dialect == "postgresql" else f"(s.i % {USER_PAIRS})"
+    pair = f"mod(s.i, {pairs})" if dialect == "postgresql" else f"(s.i % {pairs})"
     for original in occurring:
         if original == tpl.buyer_id:
             new = _user_expr(dialect, tpl.buyer_id, "B", pair)
@@ -235,8 +231,13 @@ def _text_expr(dialect: str, col: Any, tpl: Template) -> str:
     return expr
 
 
-def clone_orders(engine: Engine, tpl: Template, *, start: int, count: int, batch: int = 50_000) -> None:
-    """Clones start .. start+count-1 of the template order (users must exist: `clone_users`)."""
+def clone_orders(
+    engine: Engine, tpl: Template, *, start: int, count: int, batch: int = 50_000, pairs: int = USER_PAIRS
+) -> None:
+    """Clones start .. start+count-1 of the template order (users must exist: `clone_users`).
+
+    Clone i belongs to user pair i % pairs (pairs=1: every clone has the same buyer and seller).
+    """
     dialect = engine.dialect.name
     for lo in range(start, start + count, batch):
         hi = min(start + count - 1, lo + batch - 1)
@@ -251,7 +252,7 @@ def clone_orders(engine: Engine, tpl: Template, *, start: int, count: int, batch
                     elif fk_tables and fk_tables[0] in tpl.row_counts:
                         exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[fk_tables[0]]}")
                     elif isinstance(col.type, String | Text | JSON):
-                        exprs.append(_text_expr(dialect, col, tpl))
+                        exprs.append(_text_expr(dialect, col, tpl, pairs))
                     else:
                         exprs.append(f"t.{col.name}")
                 cols = ", ".join(c.name for c in table.c)
