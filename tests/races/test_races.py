@@ -135,3 +135,21 @@ def test_two_payouts_of_the_whole_available_balance(pg_runtime, clock, round_):
     assert available(rt, p.seller) == 0
     assert len(transfers(rt, kind="payout")) == 1
     assert_invariants(rt)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_buyer_approval_versus_auto_approve_worker(pg_runtime, clock, round_):
+    rt = pg_runtime
+    p = people(rt)
+    order_id = make_order(rt, buyer=p.buyer, seller=p.seller, amounts=(10_000,))
+    mid = milestone_ids(rt, order_id)[0]
+    deliver(rt, p, order_id, mid)
+    clock.advance(timedelta(days=7))
+    results = race(
+        lambda: do(rt, orders.approve, actor=p.buyer, order_id=order_id, milestone_id=mid),
+        lambda: run_due(rt),
+    )
+    assert results[1].failed == 0
+    assert len(transfers(rt, order_id, kind="release")) == 1
+    assert statuses(rt, order_id) == ("completed", ["approved"])
+    assert_invariants(rt)
