@@ -71,6 +71,27 @@ def _locking(query, session):  # type: ignore[no-untyped-def]
     return query
 
 
+# Event ids come from a sequence, so on PostgreSQL a transaction that took id 100 can commit after
+# one that took id 101: the cursor may already have passed 100 when it becomes visible. Each round
+# therefore also looks back this many ids behind the cursor for events with no delivery yet.
+LOOKBACK_EVENTS = 1000
+
+
+def _unqueued_behind_cursor(session, endpoint: WebhookEndpoint) -> list[Event]:  # type: ignore[no-untyped-def]
+    if endpoint.last_event_id <= 0:
+        return []
+    queued = select(WebhookDelivery.id).where(
+        WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == Event.id
+    )
+    return list(session.scalars(
+        select(Event)
+        .where(Event.id > endpoint.last_event_id - LOOKBACK_EVENTS, Event.id <= endpoint.last_event_id,
+               Event.created_at >= endpoint.created_at,  # history from before the endpoint is not sent
+               ~queued.exists())
+        .order_by(Event.id)
+    ).all())
+
+
 def enqueue(runtime: Runtime, *, batch: int = 500) -> int:
     queued = 0
     with runtime.unit_of_work() as ctx:
@@ -78,8 +99,9 @@ def enqueue(runtime: Runtime, *, batch: int = 500) -> int:
             _locking(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)), ctx.session)
         ).all()
         for endpoint in endpoints:
+            late_events = _unqueued_behind_cursor(ctx.session, endpoint)
             new_events = events_repo.events_after(ctx.session, endpoint.last_event_id, limit=batch)
-            for event in new_events:
+            for event in [*late_events, *new_events]:
                 if wants(endpoint, event.type):
                     ctx.session.add(
                         WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, status="pending", attempts=0,
