@@ -78,6 +78,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     database_url: str = ""
+    _engine: Any = None
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +145,9 @@ class Stack:
     def close(self) -> None:
         for proc in self.procs:
             proc.kill(signal.SIGKILL)
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         if self.cluster is not None and self.database_url:
             with contextlib.suppress(Exception):
                 self.cluster.drop_database(self.database_url.rsplit("/", 1)[1])
@@ -158,12 +162,11 @@ class Stack:
         return report
 
     def query(self, sql: str, **params: Any) -> list[Any]:
-        engine = create_engine(self.database_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(sql), params).all())
-        finally:
-            engine.dispose()
+        if self._engine is None:
+            self._engine = create_engine(self.database_url, pool_size=2)
+        with self._engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []
 
     def scalar(self, sql: str, **params: Any) -> Any:
         rows = self.query(sql, **params)
