@@ -152,13 +152,15 @@ class Client:
             if payout is not None:
                 self.last_ack.payout_id = payout["id"]
 
-    def run(self, *, terms: dict[str, Any]) -> None:
-        while time.monotonic() < self.deadline:
+    def run(self, *, terms: dict[str, Any], stop: threading.Event | None = None) -> None:
+        while time.monotonic() < self.deadline and not (stop and stop.is_set()):
             self.one_order(terms=terms)
 
 
 def run_clients(urls: list[str], *, clients: int, seconds: float, tag: str,
-                terms: dict[str, Any] | None = None) -> tuple[Ledger, list[BaseException]]:
+                terms: dict[str, Any] | None = None,
+                stop: threading.Event | None = None) -> tuple[Ledger, list[BaseException]]:
+    """Run `clients` threads for `seconds` (or until `stop` is set); each finishes its order."""
     ledger = Ledger()
     deadline = time.monotonic() + seconds
     errors: list[BaseException] = []
@@ -168,7 +170,7 @@ def run_clients(urls: list[str], *, clients: int, seconds: float, tag: str,
         client = Client(urls, ledger, f"{tag}-c{i}", deadline=deadline)
         try:
             client.setup()
-            client.run(terms=terms)
+            client.run(terms=terms, stop=stop)
         except BaseException as exc:
             errors.append(exc)
         finally:
