@@ -95,11 +95,12 @@ def test_accepting_own_proposal_is_409(runtime):
     assert exc.value.code == "own_proposal"
 
 
-def test_accept_with_bool_plan_version_is_refused(runtime):
+def test_accept_with_bool_plan_version_is_invalid_input(runtime):
     p = people(runtime)
     order_id = propose(runtime, p)
-    with pytest.raises(Conflict):
-        do(runtime, orders.accept, actor=p.buyer, order_id=order_id, plan_version=True)
+    for bad in (True, "1", 1.0):
+        with pytest.raises(InvalidInput):
+            do(runtime, orders.accept, actor=p.buyer, order_id=order_id, plan_version=bad)
 
 
 def test_strangers_get_not_found_and_operators_cannot_negotiate(runtime):

@@ -261,7 +261,12 @@ def accept(ctx: Ctx, *, actor: User, order_id: str, plan_version: int) -> Order:
             "you proposed this plan version: the other party accepts or counters it",
             code="own_proposal",
         )
-    if isinstance(plan_version, bool) or plan_version != order.plan_version:
+    if isinstance(plan_version, bool) or not isinstance(plan_version, int):
+        raise InvalidInput(
+            "plan_version must be the whole number of the version you accept",
+            errors=[{"field": "plan_version", "message": "must be a whole number"}],
+        )
+    if plan_version != order.plan_version:
         raise Conflict(
             f"plan version {plan_version} is not the current one; version {order.plan_version} is "
             "— review it, then accept that version",
@@ -306,8 +311,13 @@ def fund(
     if milestone_ids:
         chosen = [find_milestone(milestones, mid) for mid in dict.fromkeys(milestone_ids)]
         for m in chosen:
-            if m.is_funded or m.status != MilestoneStatus.PENDING:
+            if m.is_funded:
                 raise Conflict(f"milestone #{m.seq} is already funded", code="already_funded")
+            if m.status != MilestoneStatus.PENDING:
+                raise IllegalTransition(
+                    f"milestone #{m.seq} is {m.status.replace('_', ' ')} and cannot be funded",
+                    code=f"milestone_{m.status}",
+                )
         if order.funding == FundingMode.UPFRONT and {m.id for m in chosen} != {m.id for m in unfunded}:
             raise InvalidInput(
                 "this order is funded upfront: fund all its milestones at once (omit milestone_ids)",
