@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 
@@ -80,21 +81,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def default_terms(self) -> Terms:
-        return Terms(
-            funding=self.default_funding,
-            release=self.default_release,
-            review_days=self.review_days,
-            revisions=self.revisions,
-            revision_turnaround_days=self.revision_turnaround_days,
-            clearance_days=self.clearance_days,
-            kill_fee_bps=self.kill_fee_bps,
-            seller_fee_bps=self.seller_fee_bps,
-            buyer_fee_bps=self.buyer_fee_bps,
-            late_grace_hours=self.late_grace_hours,
-            dispute_response_days=self.dispute_response_days,
-            dispute_negotiation_days=self.dispute_negotiation_days,
-            extension_silence_hours=self.extension_silence_hours,
-        )
+        # Every term but the two modes has a setting of the same name.
+        same_name = {f.name: getattr(self, f.name) for f in fields(Terms) if f.name not in ("funding", "release")}
+        return Terms(funding=self.default_funding, release=self.default_release, **same_name)
 
     @property
     def plan_limits(self) -> PlanLimits:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from milepost.clock import Clock, OffsetClock, SystemClock
 from milepost.config import Settings
 from milepost.context import Ctx
@@ -42,24 +44,18 @@ class Runtime:
             provider=provider_for(settings.payment_provider),
         )
 
+    def _ctx(self, session: Session) -> Ctx:
+        return Ctx(session=session, now=self.clock.now(), settings=self.settings,
+                   provider=self.provider, files=self.files)
+
     @contextmanager
     def unit_of_work(self) -> Iterator[Ctx]:
+        """One write transaction: committed when the block succeeds, rolled back otherwise."""
         with self.db.transaction() as session:
-            yield Ctx(
-                session=session,
-                now=self.clock.now(),
-                settings=self.settings,
-                provider=self.provider,
-                files=self.files,
-            )
+            yield self._ctx(session)
 
     @contextmanager
     def reading(self) -> Iterator[Ctx]:
+        """A read-only transaction (no write lock on SQLite)."""
         with self.db.reading() as session:
-            yield Ctx(
-                session=session,
-                now=self.clock.now(),
-                settings=self.settings,
-                provider=self.provider,
-                files=self.files,
-            )
+            yield self._ctx(session)

@@ -17,7 +17,7 @@ from milepost.orders.states import (
     next_milestone_status,
     next_order_status,
 )
-from milepost.orders.terms import FundingMode, ReleaseMode, Terms
+from milepost.orders.terms import TERM_NAMES, Terms, terms_from_dict
 
 
 class Order(Base):
@@ -54,21 +54,7 @@ class Order(Base):
 
     @property
     def terms(self) -> Terms:
-        return Terms(
-            funding=FundingMode(self.funding),
-            release=ReleaseMode(self.release),
-            review_days=self.review_days,
-            revisions=self.revisions,
-            revision_turnaround_days=self.revision_turnaround_days,
-            clearance_days=self.clearance_days,
-            kill_fee_bps=self.kill_fee_bps,
-            seller_fee_bps=self.seller_fee_bps,
-            buyer_fee_bps=self.buyer_fee_bps,
-            late_grace_hours=self.late_grace_hours,
-            dispute_response_days=self.dispute_response_days,
-            dispute_negotiation_days=self.dispute_negotiation_days,
-            extension_silence_hours=self.extension_silence_hours,
-        )
+        return terms_from_dict({name: getattr(self, name) for name in TERM_NAMES})
 
     def set_terms(self, terms: Terms) -> None:
         for name, value in terms.as_dict().items():
