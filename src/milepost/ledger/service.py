@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import insert
+
 from milepost.db import new_id
 from milepost.events import service as events
 from milepost.ledger import postings
@@ -50,9 +52,14 @@ def book(
     )
     ctx.session.add(transfer)
     ctx.session.flush()
-    ctx.session.add_all(
-        Posting(transfer_id=transfer.id, account=p.account, currency=spec.currency, amount=p.amount)
-        for p in spec.postings
+    # One executemany without RETURNING: nothing reads posting ids back, and ORM objects cost a
+    # round trip each on SQLite (INSERT … RETURNING per row) plus their bookkeeping.
+    ctx.session.execute(
+        insert(Posting),
+        [
+            {"transfer_id": transfer.id, "account": p.account, "currency": spec.currency, "amount": p.amount}
+            for p in spec.postings
+        ],
     )
     events.record(
         ctx,
