@@ -9,12 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from milepost.accounts import service as accounts
+from milepost.accounts.throttle import throttle_for
 from milepost.api import idempotency
 from milepost.api.deps import RuntimeDep, UserDep, bearer_token
 from milepost.api.errors import problem_responses
 from milepost.api.schemas import RegisterIn, RegisterOut, TokenIn, TokenOut, UserOut
 from milepost.api.views import user_out
 from milepost.context import Ctx
+from milepost.errors import Unauthenticated
 
 router = APIRouter(tags=["auth"])
 
@@ -44,10 +46,19 @@ def register(body: RegisterIn, request: Request, runtime: RuntimeDep) -> Respons
 
 
 @router.post("/auth/tokens", status_code=201, response_model=TokenOut,
-             responses=problem_responses(401, 409, 422), summary="Log in: a new bearer token")
+             responses=problem_responses(401, 409, 422, 429), summary="Log in: a new bearer token")
 def create_token(body: TokenIn, request: Request, runtime: RuntimeDep) -> Response:
+    throttle = throttle_for(request.app.state)
+    ip = request.client.host if request.client else "unknown"
+    throttle.check(body.email, ip)
+
     def action(ctx: Ctx) -> dict[str, Any]:
-        user = accounts.authenticate(ctx.session, email=body.email, password=body.password)
+        try:
+            user = accounts.authenticate(ctx.session, email=body.email, password=body.password)
+        except Unauthenticated:
+            throttle.failed(body.email, ip)
+            raise
+        throttle.succeeded(body.email, ip)
         return {"token": accounts.issue_token(ctx, user), "token_type": "bearer"}
 
     return idempotency.run(request, runtime, principal=_anon_principal(body.email), payload=body,

@@ -48,6 +48,7 @@ _DESCRIPTIONS = {
     "Idempotency-Key reused with a different request",
     413: "Upload larger than the configured limit",
     422: "Invalid input; `errors` lists every field problem. Malformed JSON is a 422 too.",
+    429: "Too many failed sign-ins from this address; wait `retry_after_seconds` (also in Retry-After)",
 }
 
 
@@ -85,6 +86,8 @@ def problem(
 def render_error(exc: MilepostError) -> JSONResponse:
     errors = exc.errors if isinstance(exc, InvalidInput) else None
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429:
+        headers = {"Retry-After": str(exc.extra.get("retry_after_seconds", 60))}
     return problem(exc.status, code=exc.code, title=exc.title, detail=exc.message, errors=errors,
                    headers=headers, **exc.extra)
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from milepost.accounts import service as accounts
 from milepost.accounts.models import User
+from milepost.accounts.throttle import TooManyAttempts, throttle_for
 from milepost.clock import as_utc
 from milepost.disputes import repository as disputes_repo
 from milepost.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -110,16 +111,25 @@ def login_form(request: Request, user: MaybeUser, next: str = "/") -> Response:
 def login(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
     email = str(form.get("email", ""))
     target = safe_next(str(form.get("next", "/")))
+    throttle = throttle_for(request.app.state)
+    ip = request.client.host if request.client else "unknown"
+    try:
+        throttle.check(email, ip)
+    except TooManyAttempts as exc:
+        return render(request, "login.html", {"form": {"email": email}, "next": target, "error": exc.message},
+                      status_code=429)
     try:
         with runtime.reading() as ctx:
             user = accounts.authenticate(ctx.session, email=email, password=str(form.get("password", "")))
     except Unauthenticated:
+        throttle.failed(email, ip)
         return render(
             request, "login.html",
             {"form": {"email": email}, "next": target,
              "error": "Wrong e-mail address or password. Check both and try again."},
             status_code=401,
         )
+    throttle.succeeded(email, ip)
     sign_in(request, user)
     flash(request, f"Signed in as {user.name}.")
     return redirect(target)
