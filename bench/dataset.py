@@ -22,14 +22,13 @@ from sqlalchemy import JSON, Integer, String, Text, create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.sqltypes import BigInteger
 
+import milepost.models  # noqa: F401  (every table on Base.metadata)
 from milepost.accounts import service as accounts
 from milepost.accounts.models import User
 from milepost.db import Base
 from milepost.orders import repository as orders_repo
 from milepost.orders import service as orders
 from milepost.runtime import Runtime
-
-import milepost.models  # noqa: F401  (every table on Base.metadata)
 
 USER_PAIRS = 500
 PASSWORD = "bench password 123"
@@ -117,15 +116,14 @@ def make_template(rt: Runtime) -> Template:
 
 def _cloned_tables() -> list[Any]:
     """orders, every table with an order_id, and tables hanging off those by a foreign key."""
-    tables = Base.metadata.tables
-    direct = [t for t in tables.values() if t.name == "orders" or "order_id" in t.c]
-    names = {t.name for t in direct}
-    indirect = [
-        t for t in tables.values()
-        if t.name not in names and t.name != "users"
-        and any(fk.column.table.name in names for c in t.c for fk in c.foreign_keys)
+    tables = Base.metadata.sorted_tables  # parents before children: inserts respect foreign keys
+    names = {t.name for t in tables if t.name == "orders" or "order_id" in t.c}
+    return [
+        t for t in tables
+        if t.name in names or (
+            t.name != "users" and any(fk.column.table.name in names for c in t.c for fk in c.foreign_keys)
+        )
     ]
-    return direct + indirect
 
 
 def _template_filter(table: Any, tpl: Template) -> str:
