@@ -59,14 +59,32 @@ class WebSessions:
         await chosen(scope, receive, send)
 
 
+# JSON answers are never meant to be rendered or framed: the strictest policy (not on /docs, whose
+# page loads Swagger UI's scripts).
+API_SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
 class WebSecurityHeaders:
-    """CSP (no inline scripts or styles), nosniff, no framing — on web responses only."""
+    """CSP (no inline scripts or styles), nosniff, no framing — on web responses; a stricter set on /v1."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_web_path(scope["path"]):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if is_web_path(path):
+            chosen = SECURITY_HEADERS
+        elif path == "/v1" or path.startswith("/v1/"):
+            chosen = API_SECURITY_HEADERS
+        else:
             await self.app(scope, receive, send)
             return
 
@@ -74,7 +92,7 @@ class WebSecurityHeaders:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 headers = list(message.get("headers", []))
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers += [(k, v) for k, v in chosen if k not in present]
                 message["headers"] = headers
             await send(message)
 
