@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_approvals_capture_and_replay_on_sqlite_keep_the_ledger_sound(tmp_path: Path) -> None:
-    from bench import approvals
     from bench.common import Workspace
+
+    from bench import approvals
     from milepost.ledger.audit import run_audit
 
     ws = Workspace()
