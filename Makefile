@@ -42,10 +42,11 @@ bench: install system-deps
 	$(BIN)/python -m bench.run
 
 fuzz: install system-deps
-	$(BIN)/pytest -q -p no:cacheprovider -m fuzz --fuzz-long tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider -m "long and fuzz" tests/reliability
 
 chaos: install system-deps
-	$(BIN)/python -m tests.e2e.chaos
+	$(BIN)/python -m tests.reliability.chaos
+	$(BIN)/pytest -q -p no:cacheprovider -m "long and chaos" tests/reliability
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache

@@ -177,4 +177,4 @@ def test_random_api_sequences_keep_every_invariant(runtime: Runtime) -> None:
 @pytest.mark.fuzz
 @pytest.mark.usefixtures("settings_")
 def test_random_api_sequences_keep_every_invariant_long(runtime: Runtime) -> None:
-    _run(runtime, examples=150, steps=40)
+    _run(runtime, examples=40, steps=30)
