@@ -93,7 +93,11 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
     sampler.start()
     steps: list[dict[str, Any]] = []
     try:
-        wait_for_port(port, timeout=60)
+        try:
+            wait_for_port(port, timeout=180)
+        except TimeoutError:
+            raise RuntimeError(f"milepost serve did not start (exit {server.poll()}): "
+                               f"{(ws.root / 'serve.log').read_text()[-1500:]}") from None
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(100):  # every worker process up and answering

@@ -98,7 +98,10 @@ def write(flat: dict[str, Any], meta: dict[str, Any]) -> None:
             head, rest = text.split(START, 1)
             _, tail = rest.split(END, 1)
             block = (f"{START}\n_Run {meta['date']} — {'BENCH_QUICK=1' if meta['quick'] else 'full sizes'}, "
-                     f"{meta['machine']}, load average at start {meta['load_at_start']}._\n\n"
+                     f"{meta['machine']}, load average at start {meta['load_at_start']}"
+                     + (f"; sections other than {', '.join(meta['sections'])} are from the run of "
+                        f"{meta['other_sections_from']}" if meta.get("other_sections_from") else "")
+                     + "._\n\n"
                      f"{table(flat)}\n{END}")
             README.write_text(head + block + tail)
 
@@ -126,8 +129,9 @@ def main(argv: list[str]) -> int:
     if len(wanted) < len(SECTIONS) and (RESULTS / "latest.json").exists() and not meta["tiny"]:
         # Running some sections keeps the others' last figures.
         old = json.loads((RESULTS / "latest.json").read_text())
-        old.pop("meta", None)
+        old_meta = old.pop("meta", {})
         previous = _flatten(old)
+        meta["other_sections_from"] = old_meta.get("other_sections_from") or old_meta.get("date", "?")
     log(f"{'TINY' if meta['tiny'] else 'QUICK' if QUICK else 'full'} run of {wanted} on {meta['machine']}")
     ws = Workspace()
     try:
