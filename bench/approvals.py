@@ -56,8 +56,15 @@ class Capture:
         event.remove(self.engine, "commit", self._commit)
         event.remove(self.engine, "rollback", self._rollback)
 
-    def _sql(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-             executemany: bool) -> None:
+    def _sql(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         self.log.append(("sql", statement, parameters, executemany))
 
     def _commit(self, conn: Any) -> None:
@@ -77,7 +84,12 @@ def replay(dialect: str, url: str, log_: list[Statement]) -> float:
     if dialect == "sqlite":
         conn = sqlite3.connect(raw_sqlite_path(url), isolation_level=None, timeout=30)
         # The same connection setup as milepost.db.make_engine.
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         start = time.perf_counter()
         cur = conn.cursor()
@@ -120,7 +132,9 @@ def replay(dialect: str, url: str, log_: list[Statement]) -> float:
     return elapsed
 
 
-def build_base(ws: Workspace, dialect: str, *, targets: int, filler: int, stem: str = "base") -> tuple[str, ds.Template]:
+def build_base(
+    ws: Workspace, dialect: str, *, targets: int, filler: int, stem: str = "base"
+) -> tuple[str, ds.Template]:
     """A migrated database: template order, users, `targets` orders to approve, then `filler` more."""
     url = ws.new_database(dialect, stem)
     rt = ws.runtime(url)
@@ -129,7 +143,9 @@ def build_base(ws: Workspace, dialect: str, *, targets: int, filler: int, stem: 
         ds.clone_users(rt.db.engine, tpl)
         started = time.perf_counter()
         ds.clone_orders(rt.db.engine, tpl, start=1, count=targets + filler)
-        log(f"{dialect}: {targets + filler:,} orders bulk-loaded in {time.perf_counter() - started:.1f} s")
+        log(
+            f"{dialect}: {targets + filler:,} orders bulk-loaded in {time.perf_counter() - started:.1f} s"
+        )
     finally:
         rt.db.dispose()
     return url, tpl
@@ -137,7 +153,10 @@ def build_base(ws: Workspace, dialect: str, *, targets: int, filler: int, stem: 
 
 def _work(rt: Any, tpl: ds.Template, indices: range) -> list[tuple[Any, str, str]]:
     users = ds.load_users(rt, tpl)
-    return [(users[ds.buyer_id(tpl, i)], ds.order_id(tpl, i), ds.milestone_id(tpl, i, 1)) for i in indices]
+    return [
+        (users[ds.buyer_id(tpl, i)], ds.order_id(tpl, i), ds.milestone_id(tpl, i, 1))
+        for i in indices
+    ]
 
 
 def approve_all(rt: Any, work: list[tuple[Any, str, str]]) -> float:
@@ -148,7 +167,9 @@ def approve_all(rt: Any, work: list[tuple[Any, str, str]]) -> float:
     return time.perf_counter() - start
 
 
-def single(ws: Workspace, dialect: str, base_url: str, tpl: ds.Template, n: int) -> dict[str, float]:
+def single(
+    ws: Workspace, dialect: str, base_url: str, tpl: ds.Template, n: int
+) -> dict[str, float]:
     """One repeat: n approvals on a fresh copy (captured), then the raw replay on another copy."""
     ours_url = ws.new_database(dialect, "ours", template=base_url)
     raw_url = ws.new_database(dialect, "raw", template=base_url)
@@ -163,13 +184,17 @@ def single(ws: Workspace, dialect: str, base_url: str, tpl: ds.Template, n: int)
     ws.drop(ours_url)
     ws.drop(raw_url)
     return {
-        "per_s": n / ours, "raw_per_s": n / raw, "ratio_vs_raw": raw / ours,
-        "statements_per_approval": cap.statements / n, "ms_per_approval": 1000 * ours / n,
+        "per_s": n / ours,
+        "raw_per_s": n / raw,
+        "ratio_vs_raw": raw / ours,
+        "statements_per_approval": cap.statements / n,
+        "ms_per_approval": 1000 * ours / n,
     }
 
 
-def _worker(url: str, data_dir: str, tpl_json: dict[str, Any], lo: int, hi: int,
-            barrier: Any, out: Any) -> None:
+def _worker(
+    url: str, data_dir: str, tpl_json: dict[str, Any], lo: int, hi: int, barrier: Any, out: Any
+) -> None:
     from pathlib import Path
 
     tpl = ds.template_from_json(tpl_json)
@@ -190,8 +215,18 @@ def concurrent(ws: Workspace, base_url: str, tpl: ds.Template, n: int, workers: 
     out = ctx.Queue()
     per = n // workers
     procs = [
-        ctx.Process(target=_worker, args=(url, str(ws.root / "data"), tpl.as_json(),
-                                          1 + w * per, 1 + (w + 1) * per, barrier, out))
+        ctx.Process(
+            target=_worker,
+            args=(
+                url,
+                str(ws.root / "data"),
+                tpl.as_json(),
+                1 + w * per,
+                1 + (w + 1) * per,
+                barrier,
+                out,
+            ),
+        )
         for w in range(workers)
     ]
     for p in procs:
@@ -223,15 +258,26 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
         runs = []
         for r in range(sizes.repeats):
             one = single(ws, dialect, base_url, tpl, n)
-            log(f"approvals {key} repeat {r + 1}: {one['per_s']:.0f}/s, raw {one['raw_per_s']:.0f}/s, "
-                f"ratio {one['ratio_vs_raw']:.2f}, {one['statements_per_approval']:.1f} statements each")
+            log(
+                f"approvals {key} repeat {r + 1}: {one['per_s']:.0f}/s, raw {one['raw_per_s']:.0f}/s, "
+                f"ratio {one['ratio_vs_raw']:.2f}, {one['statements_per_approval']:.1f} statements each"
+            )
             runs.append(one)
-        for field in ("per_s", "raw_per_s", "ratio_vs_raw", "statements_per_approval", "ms_per_approval"):
+        for field in (
+            "per_s",
+            "raw_per_s",
+            "ratio_vs_raw",
+            "statements_per_approval",
+            "ms_per_approval",
+        ):
             results[f"approvals.{key}.{field}"] = round(median([x[field] for x in runs]), 3)
         if dialect == "postgresql":
             for workers in (1, 4, 8):
                 # One run each in QUICK mode: three processes × three counts × repeats is the slow part.
-                rates = [concurrent(ws, base_url, tpl, n, workers) for _ in range(1 if QUICK else sizes.repeats)]
+                rates = [
+                    concurrent(ws, base_url, tpl, n, workers)
+                    for _ in range(1 if QUICK else sizes.repeats)
+                ]
                 results[f"approvals.postgres.workers_{workers}.per_s"] = round(median(rates), 1)
                 log(f"approvals postgres, {workers} workers: {median(rates):.0f}/s")
         ws.drop(base_url)
@@ -247,8 +293,9 @@ def scale(ws: Workspace, sizes: Any) -> dict[str, float]:
     k = sizes.scale_approvals
     sides = {}
     for label, filler in (("small", sizes.filler_small), ("large", sizes.filler_large)):
-        url, tpl = build_base(ws, "postgresql", targets=k * (sizes.repeats + 1), filler=filler,
-                              stem=f"scale_{label}")
+        url, tpl = build_base(
+            ws, "postgresql", targets=k * (sizes.repeats + 1), filler=filler, stem=f"scale_{label}"
+        )
         sides[label] = (url, tpl, ws.runtime(url))
     per_approval: dict[str, list[float]] = {"small": [], "large": []}
     try:
@@ -263,8 +310,10 @@ def scale(ws: Workspace, sizes: Any) -> dict[str, float]:
             rt.db.dispose()
             ws.drop(url)
     small, large = median(per_approval["small"]), median(per_approval["large"])
-    log(f"scale: {1000 * small:.2f} ms per approval with {sizes.filler_small:,} orders, "
-        f"{1000 * large:.2f} ms with {sizes.filler_large:,}")
+    log(
+        f"scale: {1000 * small:.2f} ms per approval with {sizes.filler_small:,} orders, "
+        f"{1000 * large:.2f} ms with {sizes.filler_large:,}"
+    )
     return {
         "approvals.scale_ratio_1m_vs_1k": round(large / small, 3),
         "approvals.scale.small_orders": sizes.filler_small,

@@ -45,19 +45,40 @@ class Sizes:
 
 
 FULL = Sizes(
-    approvals=1000, repeats=3, filler_small=1_000, filler_large=1_000_000, scale_approvals=500,
-    forecast_milestones=10_000, journal_postings=1_000_000, export_postings=1_000_000,
-    http_step_seconds=10.0, http_rates=(5, 10, 25, 50, 100, 150, 200, 300, 400, 600, 800),
+    approvals=1000,
+    repeats=3,
+    filler_small=1_000,
+    filler_large=1_000_000,
+    scale_approvals=500,
+    forecast_milestones=10_000,
+    journal_postings=1_000_000,
+    export_postings=1_000_000,
+    http_step_seconds=10.0,
+    http_rates=(5, 10, 25, 50, 100, 150, 200, 300, 400, 600, 800),
 )
 SMALL = Sizes(
-    approvals=200, repeats=3, filler_small=1_000, filler_large=100_000, scale_approvals=200,
-    forecast_milestones=10_000, journal_postings=50_000, export_postings=50_000,
-    http_step_seconds=4.0, http_rates=(5, 10, 25, 50, 100, 200, 300, 400),
+    approvals=200,
+    repeats=3,
+    filler_small=1_000,
+    filler_large=100_000,
+    scale_approvals=200,
+    forecast_milestones=10_000,
+    journal_postings=50_000,
+    export_postings=50_000,
+    http_step_seconds=4.0,
+    http_rates=(5, 10, 25, 50, 100, 200, 300, 400),
 )
 TINY = Sizes(  # the smoke test: every benchmark end to end in seconds
-    approvals=20, repeats=1, filler_small=50, filler_large=200, scale_approvals=20,
-    forecast_milestones=200, journal_postings=2_000, export_postings=2_000,
-    http_step_seconds=1.0, http_rates=(5, 10),
+    approvals=20,
+    repeats=1,
+    filler_small=50,
+    filler_large=200,
+    scale_approvals=20,
+    forecast_milestones=200,
+    journal_postings=2_000,
+    export_postings=2_000,
+    http_step_seconds=1.0,
+    http_rates=(5, 10),
 )
 
 

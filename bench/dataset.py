@@ -49,9 +49,12 @@ class Template:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "order_id": self.order_id, "milestone_ids": self.milestone_ids,
-            "buyer_id": self.buyer_id, "seller_id": self.seller_id,
-            "id_slots": {k: list(v) for k, v in self.id_slots.items()}, "row_counts": self.row_counts,
+            "order_id": self.order_id,
+            "milestone_ids": self.milestone_ids,
+            "buyer_id": self.buyer_id,
+            "seller_id": self.seller_id,
+            "id_slots": {k: list(v) for k, v in self.id_slots.items()},
+            "row_counts": self.row_counts,
             "occurs": self.occurs,
         }
 
@@ -89,14 +92,28 @@ def seller_id(tpl: Template, i: int, pairs: int = USER_PAIRS) -> str:
 def make_template(rt: Runtime) -> Template:
     """In an empty migrated database: two users and one order with milestone 1 delivered."""
     with rt.unit_of_work() as ctx:
-        buyer = accounts.create_user(ctx, email="buyer@bench.example", password=PASSWORD, name="Buyer")
-        seller = accounts.create_user(ctx, email="seller@bench.example", password=PASSWORD, name="Seller")
+        buyer = accounts.create_user(
+            ctx, email="buyer@bench.example", password=PASSWORD, name="Buyer"
+        )
+        seller = accounts.create_user(
+            ctx, email="seller@bench.example", password=PASSWORD, name="Seller"
+        )
     with rt.unit_of_work() as ctx:
         order = orders.propose(
-            ctx, actor=seller, role="seller", counterparty_email=buyer.email, title="Bench website",
-            currency="USD", milestones=[
-                {"title": f"Page {n}", "description": "", "acceptance_criteria": [f"page {n} live"],
-                 "amount": amount, "due_days": 5}
+            ctx,
+            actor=seller,
+            role="seller",
+            counterparty_email=buyer.email,
+            title="Bench website",
+            currency="USD",
+            milestones=[
+                {
+                    "title": f"Page {n}",
+                    "description": "",
+                    "acceptance_criteria": [f"page {n} live"],
+                    "amount": amount,
+                    "due_days": 5,
+                }
                 for n, amount in enumerate(AMOUNTS, start=1)
             ],
         )
@@ -108,7 +125,9 @@ def make_template(rt: Runtime) -> Template:
     with rt.reading() as ctx:
         mids = [m.id for m in orders_repo.milestones_of(ctx.session, oid)]
     with rt.unit_of_work() as ctx:
-        orders.deliver(ctx, actor=seller, order_id=oid, milestone_id=mids[0], message="page 1 is live")
+        orders.deliver(
+            ctx, actor=seller, order_id=oid, milestone_id=mids[0], message="page 1 is live"
+        )
     tpl = Template(order_id=oid, milestone_ids=mids, buyer_id=buyer.id, seller_id=seller.id)
     _collect_ids(rt.db.engine, tpl)
     return tpl
@@ -119,9 +138,12 @@ def _cloned_tables() -> list[Any]:
     tables = Base.metadata.sorted_tables  # parents before children: inserts respect foreign keys
     names = {t.name for t in tables if t.name == "orders" or "order_id" in t.c}
     return [
-        t for t in tables
-        if t.name in names or (
-            t.name != "users" and any(fk.column.table.name in names for c in t.c for fk in c.foreign_keys)
+        t
+        for t in tables
+        if t.name in names
+        or (
+            t.name != "users"
+            and any(fk.column.table.name in names for c in t.c for fk in c.foreign_keys)
         )
     ]
 
@@ -135,8 +157,10 @@ def _template_filter(table: Any, tpl: Template) -> str:
         for fk in c.foreign_keys:
             parent = fk.column.table
             if parent.name == "orders" or "order_id" in parent.c:
-                return (f"{c.name} IN (SELECT {fk.column.name} FROM {parent.name} "
-                        f"WHERE {_template_filter(parent, tpl)})")
+                return (
+                    f"{c.name} IN (SELECT {fk.column.name} FROM {parent.name} "
+                    f"WHERE {_template_filter(parent, tpl)})"
+                )
     raise AssertionError(table.name)
 
 
@@ -151,7 +175,9 @@ def _collect_ids(engine: Engine, tpl: Template) -> None:
     slots: dict[str, tuple[str, int]] = {}
     with engine.connect() as conn:
         for table in _cloned_tables():
-            rows = conn.execute(text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}"))
+            rows = conn.execute(
+                text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}")
+            )
             keys = list(rows.keys())
             fetched = rows.all()
             pk = _int_pk(table)
@@ -170,7 +196,9 @@ def _collect_ids(engine: Engine, tpl: Template) -> None:
     every = [*slots, tpl.buyer_id, tpl.seller_id]
     with engine.connect() as conn:
         for table in _cloned_tables():
-            rows = conn.execute(text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}"))
+            rows = conn.execute(
+                text(f"SELECT * FROM {table.name} WHERE {_template_filter(table, tpl)}")
+            )
             keys = list(rows.keys())
             fetched = rows.all()
             for col in table.c:
@@ -205,8 +233,10 @@ def _series(dialect: str, start: int, stop: int) -> tuple[str, str]:
     """(WITH prefix, FROM item) giving rows s.i for i in [start, stop]."""
     if dialect == "postgresql":
         return "", f"generate_series({start}, {stop}) AS s(i)"
-    return (f"WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {stop}) ",
-            "s")
+    return (
+        f"WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {stop}) ",
+        "s",
+    )
 
 
 def _text_expr(dialect: str, col: Any, tpl: Template, pairs: int) -> str:
@@ -230,7 +260,13 @@ def _text_expr(dialect: str, col: Any, tpl: Template, pairs: int) -> str:
 
 
 def clone_orders(
-    engine: Engine, tpl: Template, *, start: int, count: int, batch: int = 50_000, pairs: int = USER_PAIRS
+    engine: Engine,
+    tpl: Template,
+    *,
+    start: int,
+    count: int,
+    batch: int = 50_000,
+    pairs: int = USER_PAIRS,
 ) -> None:
     """Clones start .. start+count-1 of the template order (users must exist: `clone_users`).
 
@@ -324,9 +360,13 @@ def load_users(rt: Runtime, tpl: Template, pairs: int = USER_PAIRS) -> dict[str,
 
 def template_from_json(data: dict[str, Any]) -> Template:
     return Template(
-        order_id=data["order_id"], milestone_ids=data["milestone_ids"], buyer_id=data["buyer_id"],
-        seller_id=data["seller_id"], id_slots={k: (v[0], v[1]) for k, v in data["id_slots"].items()},
-        row_counts=data["row_counts"], occurs=data["occurs"],
+        order_id=data["order_id"],
+        milestone_ids=data["milestone_ids"],
+        buyer_id=data["buyer_id"],
+        seller_id=data["seller_id"],
+        id_slots={k: (v[0], v[1]) for k, v in data["id_slots"].items()},
+        row_counts=data["row_counts"],
+        occurs=data["occurs"],
     )
 
 

@@ -31,8 +31,10 @@ P99_TARGET_MS = 100.0
 
 
 def _register(client: httpx.Client, email: str) -> dict[str, str]:
-    resp = client.post("/v1/auth/register",
-                       json={"email": email, "password": "bench password 123", "name": email.split("@")[0]})
+    resp = client.post(
+        "/v1/auth/register",
+        json={"email": email, "password": "bench password 123", "name": email.split("@")[0]},
+    )
     resp.raise_for_status()
     return {"token": resp.json()["token"], "email": email}
 
@@ -53,17 +55,30 @@ def _users_with_tokens(ws: Workspace, url: str, n_pairs: int) -> list[dict[str, 
             for i in range(n_pairs):
                 for role in ("buyer", "seller"):
                     email = f"{role[0]}{i}@load.example"
-                    users[email] = User(id=new_id("usr"), email=email, name=f"{role} {i}",
-                                        password_hash=password_hash, is_operator=False, locale="en_US",
-                                        timezone="UTC", created_at=ctx.now)
+                    users[email] = User(
+                        id=new_id("usr"),
+                        email=email,
+                        name=f"{role} {i}",
+                        password_hash=password_hash,
+                        is_operator=False,
+                        locale="en_US",
+                        timezone="UTC",
+                        created_at=ctx.now,
+                    )
                     ctx.session.add(users[email])
             ctx.session.flush()
             for i in range(n_pairs):
-                pairs.append({
-                    role: {"email": f"{role[0]}{i}@load.example",
-                           "token": accounts.issue_token(ctx, users[f"{role[0]}{i}@load.example"], name="bench")}
-                    for role in ("buyer", "seller")
-                })
+                pairs.append(
+                    {
+                        role: {
+                            "email": f"{role[0]}{i}@load.example",
+                            "token": accounts.issue_token(
+                                ctx, users[f"{role[0]}{i}@load.example"], name="bench"
+                            ),
+                        }
+                        for role in ("buyer", "seller")
+                    }
+                )
     finally:
         rt.db.dispose()
     return pairs
@@ -74,12 +89,27 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
     port = free_port()
     data_dir = ws.root / "http-data"
     data_dir.mkdir(exist_ok=True)
-    env = {**os.environ, "MILEPOST_DATABASE_URL": url, "MILEPOST_DATA_DIR": str(data_dir),
-           "MILEPOST_DEV_CLOCK": "0"}
+    env = {
+        **os.environ,
+        "MILEPOST_DATABASE_URL": url,
+        "MILEPOST_DATA_DIR": str(data_dir),
+        "MILEPOST_DEV_CLOCK": "0",
+    }
     milepost = Path(sys.executable).parent / "milepost"
     server = subprocess.Popen(
-        [str(milepost), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(SERVE_WORKERS)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(ws.root / "serve.log", "w"),  # noqa: SIM115
+        [
+            str(milepost),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(SERVE_WORKERS),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(ws.root / "serve.log", "w"),  # noqa: SIM115
     )
     peak = [0.0]
     stop = threading.Event()
@@ -96,8 +126,10 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
         try:
             wait_for_port(port, timeout=180)
         except TimeoutError:
-            raise RuntimeError(f"milepost serve did not start (exit {server.poll()}): "
-                               f"{(ws.root / 'serve.log').read_text()[-1500:]}") from None
+            raise RuntimeError(
+                f"milepost serve did not start (exit {server.poll()}): "
+                f"{(ws.root / 'serve.log').read_text()[-1500:]}"
+            ) from None
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(100):  # every worker process up and answering
@@ -110,19 +142,24 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
             _register(client, "first@load.example")  # the real path works
             pairs = _users_with_tokens(ws, url, PAIRS)
         log(f"http: serve with {SERVE_WORKERS} workers on :{port}, {PAIRS} pairs registered")
-        warm = _step(ws, base, pairs, rate=min(sizes.http_rates), seconds=min(2.0, sizes.http_step_seconds))
+        warm = _step(
+            ws, base, pairs, rate=min(sizes.http_rates), seconds=min(2.0, sizes.http_step_seconds)
+        )
         log(f"http warm-up: {warm['achieved_rps']:.0f} rps, p99 {warm['p99_ms']:.0f} ms")
         for rate in sizes.http_rates:
             result = _step(ws, base, pairs, rate=rate, seconds=sizes.http_step_seconds)
             result["sustained"] = (
-                result["completed"] >= 0.95 * result["arrivals"] and result["errors"] == 0
+                result["completed"] >= 0.95 * result["arrivals"]
+                and result["errors"] == 0
                 and result["p99_ms"] < P99_TARGET_MS
             )
             steps.append(result)
-            log(f"http {rate} rps offered: {result['achieved_rps']:.0f} rps done, p50 {result['p50_ms']:.1f} ms, "
+            log(
+                f"http {rate} rps offered: {result['achieved_rps']:.0f} rps done, p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}, not offered "
                 f"{result['not_offered']} → {'sustained' if result['sustained'] else 'NOT sustained'}"
-                + (f" {result['error_samples'][:2]}" if result["errors"] else ""))
+                + (f" {result['error_samples'][:2]}" if result["errors"] else "")
+            )
             if not result["sustained"]:
                 break
     finally:
@@ -149,12 +186,19 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
     }
 
 
-def _step(ws: Workspace, base: str, pairs: list[dict[str, Any]], *, rate: float, seconds: float) -> dict[str, Any]:
+def _step(
+    ws: Workspace, base: str, pairs: list[dict[str, Any]], *, rate: float, seconds: float
+) -> dict[str, Any]:
     config = ws.root / "loadgen.json"
     config.write_text(json.dumps({"base": base, "pairs": pairs, "rate": rate, "seconds": seconds}))
-    proc = subprocess.run([sys.executable, "-m", "bench.loadgen", str(config)], capture_output=True,
-                          text=True, timeout=seconds + 120, check=False,
-                          cwd=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

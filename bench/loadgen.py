@@ -47,21 +47,44 @@ class Pair:
             return "GET", "/v1/forecast", self.seller, None
         o = self.order
         if o is None or o["status"] in ("completed", "cancelled"):
-            return "POST", "/v1/orders", self.seller, {
-                "role": "seller", "counterparty_email": self.buyer_email, "title": "Load test site",
-                "currency": "USD", "milestones": [
-                    {"title": f"Page {n}", "description": "", "acceptance_criteria": [f"page {n} live"],
-                     "amount": 10_000, "due_days": 5} for n in (1, 2)
-                ],
-            }
+            return (
+                "POST",
+                "/v1/orders",
+                self.seller,
+                {
+                    "role": "seller",
+                    "counterparty_email": self.buyer_email,
+                    "title": "Load test site",
+                    "currency": "USD",
+                    "milestones": [
+                        {
+                            "title": f"Page {n}",
+                            "description": "",
+                            "acceptance_criteria": [f"page {n} live"],
+                            "amount": 10_000,
+                            "due_days": 5,
+                        }
+                        for n in (1, 2)
+                    ],
+                },
+            )
         if o["status"] == "proposed":
-            return "POST", f"/v1/orders/{o['id']}/accept", self.buyer, {"plan_version": o["plan_version"]}
+            return (
+                "POST",
+                f"/v1/orders/{o['id']}/accept",
+                self.buyer,
+                {"plan_version": o["plan_version"]},
+            )
         if o["status"] == "agreed":  # upfront funding: the whole order at once
             return "POST", f"/v1/orders/{o['id']}/fund", self.buyer, {}
         for m in o["milestones"]:
             if m["status"] == "in_progress":
-                return ("POST", f"/v1/orders/{o['id']}/milestones/{m['id']}/deliveries", self.seller,
-                        {"message": "done, please review"})
+                return (
+                    "POST",
+                    f"/v1/orders/{o['id']}/milestones/{m['id']}/deliveries",
+                    self.seller,
+                    {"message": "done, please review"},
+                )
             if m["status"] == "delivered":
                 return "POST", f"/v1/orders/{o['id']}/milestones/{m['id']}/approve", self.buyer, {}
         return "GET", f"/v1/orders/{o['id']}", self.buyer, None
@@ -85,7 +108,9 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                 resp = await client.request(method, path, headers=headers, json=body)
                 latencies.append(time.perf_counter() - start)
                 if resp.status_code >= 400:
-                    errors.append(f"{resp.status_code} {method} {path.split('/')[-1]}: {resp.text[:120]}")
+                    errors.append(
+                        f"{resp.status_code} {method} {path.split('/')[-1]}: {resp.text[:120]}"
+                    )
                 elif method == "POST":
                     pair.order = resp.json()
             except httpx.HTTPError as exc:
@@ -116,12 +141,21 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     latencies.sort()
 
     def pct(q: float) -> float:
-        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+        return (
+            1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+        )
 
     return {
-        "rate": rate, "arrivals": n, "not_offered": not_offered, "completed": len(latencies),
-        "errors": len(errors), "error_samples": errors[:5], "achieved_rps": len(latencies) / elapsed,
-        "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": 1000 * latencies[-1] if latencies else 0.0,
+        "rate": rate,
+        "arrivals": n,
+        "not_offered": not_offered,
+        "completed": len(latencies),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "achieved_rps": len(latencies) / elapsed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": 1000 * latencies[-1] if latencies else 0.0,
     }
 
 

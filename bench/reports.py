@@ -65,8 +65,10 @@ def forecast(ws: Workspace, sizes: Any) -> dict[str, float]:
     finally:
         rt.db.dispose()
     ws.drop(url)
-    log(f"forecast for {sizes.forecast_milestones:,} open milestones ({lines} lines): "
-        f"{1000 * median(times):.1f} ms")
+    log(
+        f"forecast for {sizes.forecast_milestones:,} open milestones ({lines} lines): "
+        f"{1000 * median(times):.1f} ms"
+    )
     return {
         "reports.forecast_10k_ms": round(1000 * median(times), 2),
         "reports.forecast.open_milestones": sizes.forecast_milestones,
@@ -111,8 +113,13 @@ print(json.dumps(out))
 
 
 def _export(url: str, fmt: str, path: Path) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", EXPORT_CHILD, url, fmt, str(path)],
-                          capture_output=True, text=True, check=False, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", EXPORT_CHILD, url, fmt, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"export {fmt} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -124,8 +131,13 @@ def _minor(value: Decimal, digits: int = 2) -> int:
 
 def _hledger_balances(path: Path) -> tuple[dict[tuple[str, str], int], float]:
     start = time.perf_counter()
-    proc = subprocess.run(["hledger", "-f", str(path), "balance", "--flat", "-O", "csv", "--no-total"],
-                          capture_output=True, text=True, check=False, timeout=3600)
+    proc = subprocess.run(
+        ["hledger", "-f", str(path), "balance", "--flat", "-O", "csv", "--no-total"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"hledger failed: {proc.stderr[-2000:]}")
@@ -144,8 +156,13 @@ def _hledger_balances(path: Path) -> tuple[dict[tuple[str, str], int], float]:
 
 def _beancount_balances(path: Path) -> tuple[dict[tuple[str, str], int], float]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", BEANCOUNT_CHILD, str(path)],
-                          capture_output=True, text=True, check=False, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", BEANCOUNT_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"beancount failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
@@ -162,8 +179,9 @@ def _our_balances(rt: Any) -> tuple[dict[tuple[str, str], int], float]:
     start = time.perf_counter()
     with rt.reading() as ctx:
         rows = ctx.session.execute(
-            select(Posting.account, Posting.currency, func.sum(Posting.amount))
-            .group_by(Posting.account, Posting.currency)
+            select(Posting.account, Posting.currency, func.sum(Posting.amount)).group_by(
+                Posting.account, Posting.currency
+            )
         ).all()
     seconds = time.perf_counter() - start
     return {(a, c): int(t) for a, c, t in rows if int(t) != 0}, seconds
@@ -186,10 +204,14 @@ def journals(ws: Workspace, sizes: Any) -> dict[str, float]:
         hl_path, bc_path = ws.root / "ledger.journal", ws.root / "ledger.beancount"
         hl_export = _export(url, "hledger", hl_path)
         bc_export = _export(url, "beancount", bc_path)
-        log(f"exports of {n_postings:,} postings: hledger {hl_export['seconds']:.1f} s "
+        log(
+            f"exports of {n_postings:,} postings: hledger {hl_export['seconds']:.1f} s "
             f"(peak {hl_export['peak_mb']:.0f} MiB), beancount {bc_export['seconds']:.1f} s "
-            f"(peak {bc_export['peak_mb']:.0f} MiB)")
-        results["memory.export_1m_peak_mb"] = round(max(hl_export["peak_mb"], bc_export["peak_mb"]), 1)
+            f"(peak {bc_export['peak_mb']:.0f} MiB)"
+        )
+        results["memory.export_1m_peak_mb"] = round(
+            max(hl_export["peak_mb"], bc_export["peak_mb"]), 1
+        )
         results["memory.export_postings"] = n_postings
         results["reports.export_hledger_s"] = round(hl_export["seconds"], 2)
         results["reports.export_beancount_s"] = round(bc_export["seconds"], 2)
@@ -206,16 +228,20 @@ def journals(ws: Workspace, sizes: Any) -> dict[str, float]:
             raise AssertionError("beancount's balances differ from the ledger's")
         hl_s = median([s for _, s in hl_runs])
         bc_s = median([s for _, s in bc_runs])
-        log(f"balances of {len(ours):,} accounts: ours {1000 * ours_s:.0f} ms, hledger {hl_s:.1f} s, "
-            f"beancount {bc_s:.1f} s — identical")
-        results.update({
-            "reports.ours_balances_ms": round(1000 * ours_s, 2),
-            "reports.hledger_balances_s": round(hl_s, 3),
-            "reports.beancount_balances_s": round(bc_s, 3),
-            "reports.vs_hledger_ratio": round(hl_s / ours_s, 1),
-            "reports.vs_beancount_ratio": round(bc_s / ours_s, 1),
-            "reports.balances_identical": 1,
-        })
+        log(
+            f"balances of {len(ours):,} accounts: ours {1000 * ours_s:.0f} ms, hledger {hl_s:.1f} s, "
+            f"beancount {bc_s:.1f} s — identical"
+        )
+        results.update(
+            {
+                "reports.ours_balances_ms": round(1000 * ours_s, 2),
+                "reports.hledger_balances_s": round(hl_s, 3),
+                "reports.beancount_balances_s": round(bc_s, 3),
+                "reports.vs_hledger_ratio": round(hl_s / ours_s, 1),
+                "reports.vs_beancount_ratio": round(bc_s / ours_s, 1),
+                "reports.balances_identical": 1,
+            }
+        )
         hl_path.unlink(missing_ok=True)
         bc_path.unlink(missing_ok=True)
     finally:

@@ -97,12 +97,18 @@ def write(flat: dict[str, Any], meta: dict[str, Any]) -> None:
         if START in text and END in text:
             head, rest = text.split(START, 1)
             _, tail = rest.split(END, 1)
-            block = (f"{START}\n_Run {meta['date']} — {'BENCH_QUICK=1' if meta['quick'] else 'full sizes'}, "
-                     f"{meta['machine']}, load average at start {meta['load_at_start']}"
-                     + (f"; sections other than {', '.join(meta['sections'])} are from the run of "
-                        f"{meta['other_sections_from']}" if meta.get("other_sections_from") else "")
-                     + "._\n\n"
-                     f"{table(flat)}\n{END}")
+            block = (
+                f"{START}\n_Run {meta['date']} — {'BENCH_QUICK=1' if meta['quick'] else 'full sizes'}, "
+                f"{meta['machine']}, load average at start {meta['load_at_start']}"
+                + (
+                    f"; sections other than {', '.join(meta['sections'])} are from the run of "
+                    f"{meta['other_sections_from']}"
+                    if meta.get("other_sections_from")
+                    else ""
+                )
+                + "._\n\n"
+                f"{table(flat)}\n{END}"
+            )
             README.write_text(head + block + tail)
 
 
@@ -131,8 +137,12 @@ def main(argv: list[str]) -> int:
         old = json.loads((RESULTS / "latest.json").read_text())
         old_meta = old.pop("meta", {})
         previous = _flatten(old)
-        meta["other_sections_from"] = old_meta.get("other_sections_from") or old_meta.get("date", "?")
-    log(f"{'TINY' if meta['tiny'] else 'QUICK' if QUICK else 'full'} run of {wanted} on {meta['machine']}")
+        meta["other_sections_from"] = old_meta.get("other_sections_from") or old_meta.get(
+            "date", "?"
+        )
+    log(
+        f"{'TINY' if meta['tiny'] else 'QUICK' if QUICK else 'full'} run of {wanted} on {meta['machine']}"
+    )
     ws = Workspace()
     try:
         for name in wanted:

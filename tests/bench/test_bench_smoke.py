@@ -37,13 +37,22 @@ def test_approvals_capture_and_replay_on_sqlite_keep_the_ledger_sound(tmp_path: 
         ws.close()
 
 
-@pytest.mark.skipif(find_pg_bin() is None or shutil.which("hledger") is None,
-                    reason="needs PostgreSQL server binaries and hledger (make system-deps)")
+@pytest.mark.skipif(
+    find_pg_bin() is None or shutil.which("hledger") is None,
+    reason="needs PostgreSQL server binaries and hledger (make system-deps)",
+)
 def test_report_benchmarks_write_every_key(tmp_path: Path) -> None:
     out = tmp_path / "tiny.json"
     env = {**os.environ, "BENCH_TINY": "1", "BENCH_OUT": str(out)}
-    proc = subprocess.run([sys.executable, "-m", "bench.run", "forecast", "journals"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "forecast", "journals"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads(out.read_text())
     assert isinstance(data["reports"]["forecast_10k_ms"], float)
