@@ -39,7 +39,8 @@ def run_schemathesis(base_url: str, token: str, seconds: int, report_dir: Path) 
         "--exclude-path", "/v1/auth/tokens/current",
         "--report", "junit", "--report-dir", str(report_dir),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600,
+    report_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600, cwd=report_dir,
                           env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"})
     return proc.returncode, proc.stdout + proc.stderr
 
