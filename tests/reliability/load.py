@@ -58,7 +58,10 @@ class GaveUp(Exception):
 class Client:
     """One simulated user pair driving orders through whichever server URL is up."""
 
-    def __init__(self, urls: list[str], ledger: Ledger, name: str, *, deadline: float) -> None:
+    def __init__(self, urls: list[str], ledger: Ledger, name: str, *, deadline: float,
+                 stop: threading.Event | None = None) -> None:
+        self.stop = stop
+        self.stopped_at: float | None = None
         self.urls = urls
         self.ledger = ledger
         self.name = name
@@ -95,6 +98,10 @@ class Client:
             if r is not None and r.status_code < 500:
                 return r
             attempt += 1
+            if self.stop is not None and self.stop.is_set():
+                # Once the run is over, a retry gets one more minute (a server may be restarting).
+                self.stopped_at = self.stopped_at or time.monotonic()
+                give_up = min(give_up, self.stopped_at + 60)
             if time.monotonic() > give_up:
                 raise GaveUp(f"{path}: no answer after {attempt} attempts")
             time.sleep(min(0.1 * attempt, 1.0))
@@ -167,7 +174,7 @@ def run_clients(urls: list[str], *, clients: int, seconds: float, tag: str,
     terms = terms or {"clearance_days": 0, "review_days": 1}
 
     def run(i: int) -> None:
-        client = Client(urls, ledger, f"{tag}-c{i}", deadline=deadline)
+        client = Client(urls, ledger, f"{tag}-c{i}", deadline=deadline, stop=stop)
         try:
             client.setup()
             client.run(terms=terms, stop=stop)
