@@ -26,14 +26,15 @@ OUTSIDER = {"stranger": 404}
 
 def pages(ids: dict[str, str]) -> list[tuple[str, set[str], dict[str, int]]]:
     o, m2 = ids["order"], ids["m2"]
-    # Operators may read an order and its files (they resolve its disputes) but act on nothing.
+    # Operators may read an order (they resolve its disputes) but act on nothing; delivery files stay
+    # between the parties, as in the API.
     party = {**OUTSIDER, "operator": 403}
     return [
         ("/", EVERYONE, {}),
         ("/orders/new", EVERYONE, {}),
         (f"/orders/{o}", PARTIES | {"operator"}, OUTSIDER),
         (f"/orders/{o}/counter", PARTIES, party),
-        (f"/orders/{o}/files/{ids['file']}", PARTIES | {"operator"}, OUTSIDER),
+        (f"/orders/{o}/files/{ids['file']}", PARTIES, {**OUTSIDER, "operator": 404}),
         (f"/orders/{o}/cancel", PARTIES, party),
         (f"/orders/{o}/milestones/{m2}/dispute", PARTIES, party),
         (f"/orders/{o}/changes/new", PARTIES, party),

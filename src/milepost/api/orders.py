@@ -28,7 +28,7 @@ from milepost.api.schemas import (
 )
 from milepost.api.views import order_detail, order_summary, users_by_id
 from milepost.context import Ctx
-from milepost.errors import InvalidInput, MilepostError, NotFound
+from milepost.errors import InvalidInput, MilepostError
 from milepost.events import repository as events_repo
 from milepost.orders import repository as orders_repo
 from milepost.orders import service as orders
@@ -312,16 +312,7 @@ def download_file(order_id: OrderId, file_id: FileId, runtime: RuntimeDep, user:
     from milepost.files import safe_filename
 
     with runtime.reading() as ctx:
-        order, role = orders.load_order(ctx, order_id, user)
-        deliveries = orders_repo.deliveries_of(ctx.session, order.id)
-        found = [f for f in orders_repo.files_of(ctx.session, [d.id for d in deliveries]) if f.id == file_id]
-    if not found or str(role) not in ("buyer", "seller"):
-        raise NotFound("file not found", code="file_not_found")
-    f = found[0]
-    try:
-        data = runtime.files.read(f.sha256)
-    except (OSError, ValueError):
-        raise NotFound("the file's content is missing from storage", code="file_missing") from None
+        f, data = orders.delivery_file(ctx, actor=user, order_id=order_id, file_id=file_id)
     name = safe_filename(f.filename)
     return Response(
         content=data,

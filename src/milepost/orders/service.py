@@ -497,6 +497,24 @@ def deliver(
     return delivery
 
 
+def delivery_file(ctx: Ctx, *, actor: User, order_id: str, file_id: str) -> tuple[DeliveryFile, bytes]:
+    """A delivery file and its bytes, for the order's buyer and seller only.
+
+    Operators read orders to settle disputes, but the deliverables stay between the parties (the
+    API contract says "downloadable only by the order's parties"); everyone else gets NotFound.
+    """
+    order, role = load_order(ctx, order_id, actor)
+    deliveries = repo.deliveries_of(ctx.session, order.id)
+    found = [f for f in repo.files_of(ctx.session, [d.id for d in deliveries]) if f.id == file_id]
+    if not found or role not in (Role.BUYER, Role.SELLER):
+        raise NotFound("file not found", code="file_not_found")
+    try:
+        data = ctx.files.read(found[0].sha256)
+    except (OSError, ValueError):
+        raise NotFound("the file's content is missing from storage", code="file_missing") from None
+    return found[0], data
+
+
 def request_revision(ctx: Ctx, *, actor: User, order_id: str, milestone_id: str, reason: str) -> Milestone:
     order, role = load_order(ctx, order_id, actor, lock=True)
     require(role, Role.BUYER, "request a revision")

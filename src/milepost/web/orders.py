@@ -603,13 +603,7 @@ def request_revision(request: Request, runtime: RuntimeDep, user: UserDep, form:
 @router.get("/orders/{order_id}/files/{file_id}")
 def download(runtime: RuntimeDep, user: UserDep, order_id: str, file_id: str) -> Response:
     with runtime.reading() as ctx:
-        order, _ = orders.load_order(ctx, order_id, user)
-        deliveries = orders_repo.deliveries_of(ctx.session, order.id)
-        found = [f for f in orders_repo.files_of(ctx.session, [d.id for d in deliveries]) if f.id == file_id]
-    if not found:
-        raise NotFound("file not found")
-    f = found[0]
-    data = runtime.files.read(f.sha256)
+        f, data = orders.delivery_file(ctx, actor=user, order_id=order_id, file_id=file_id)
     # Always a download, never rendered here: an uploaded HTML file must not run on this origin.
     return Response(data, media_type="application/octet-stream", headers={
         "content-disposition": f'attachment; filename="{f.filename}"',
