@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from milepost.errors import InvalidInput
 from milepost.money import MAX_AMOUNT, is_known_currency, major_unit
@@ -64,7 +64,7 @@ def text_problem(value: object, *, max_len: int, required: bool = False) -> str 
     return None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from milepost.errors import InvalidInput
 
@@ -76,7 +76,7 @@ OPERATOR_TERM_BOUNDS: dict[str, tuple[int, int]] = {
 TERM_NAMES = frozenset(f.name for f in fields(Terms))
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
