@@ -13,7 +13,10 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Aware UTC; naive values are taken to be UTC already (SQLite stores them that way)."""
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is UTC:
+        return value
+    if tz is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

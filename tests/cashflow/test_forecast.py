@@ -196,3 +196,56 @@ def test_seller_forecast_on_completion_order_from_the_database(runtime, clock):
         (2, Certainty.IN_PROGRESS, 18_000, completion + timedelta(days=2)),
     ]
     assert_invariants(runtime)
+
+
+def test_the_loaders_one_pass_lines_equal_the_pure_rules():
+    """`seller_milestone_lines` (plain rows, used by `seller_forecast`) gives exactly `milestone_lines`."""
+    import random
+
+    rnd = random.Random(7)
+    statuses = ["pending", "in_progress", "delivered", "disputed", "approved", "resolved", "cancelled"]
+    inputs: list[MilestoneInput] = []
+    for o in range(60):
+        release = rnd.choice(["per_milestone", "on_completion"])
+        for seq in rnd.sample(range(1, 6), rnd.randint(1, 4)):
+            amount = rnd.choice([1, 999, 10_000, 123_457])
+            funded = rnd.choice([0, amount])
+            released = rnd.choice([0, funded // 3])
+            inputs.append(MilestoneInput(
+                order_id=f"ord_{o:03d}", order_title=f"Order {o}", currency=rnd.choice(["USD", "EUR"]),
+                release=release, review_days=rnd.randint(0, 9), clearance_days=rnd.randint(0, 9),
+                seller_fee_bps=rnd.choice([0, 250, 1000]), milestone_id=f"ord_{o:03d}-m{seq}", seq=seq,
+                title=f"M{seq}", status=rnd.choice(statuses), amount=amount, due_days=rnd.randint(0, 20),
+                funded_amount=funded, released_amount=released, refunded_amount=0,
+                held_for_seller_amount=rnd.choice([0, 0, max(0, funded - released) // 2]),
+                due_at=rnd.choice([None, NOW + timedelta(hours=rnd.randint(-200, 200))]),
+                review_due_at=rnd.choice([None, NOW + timedelta(hours=rnd.randint(-50, 300))]),
+                late_grace_hours=rnd.choice([0, 24]), dispute_negotiation_days=rnd.randint(1, 9),
+                dispute_opened_at=rnd.choice([None, NOW - timedelta(days=rnd.randint(0, 9))]),
+            ))
+    # all of an order's milestones share its terms
+    first = {}
+    for m in inputs:
+        first.setdefault(m.order_id, m)
+    import dataclasses
+    inputs = [dataclasses.replace(m, currency=first[m.order_id].currency, release=first[m.order_id].release,
+                                  review_days=first[m.order_id].review_days,
+                                  clearance_days=first[m.order_id].clearance_days,
+                                  seller_fee_bps=first[m.order_id].seller_fee_bps,
+                                  late_grace_hours=first[m.order_id].late_grace_hours,
+                                  dispute_negotiation_days=first[m.order_id].dispute_negotiation_days)
+              for m in inputs]
+    # a cancelled milestone never holds money for the seller (the rules have no certainty for it)
+    inputs = [dataclasses.replace(m, held_for_seller_amount=0) if m.status == "cancelled" else m for m in inputs]
+    inputs.sort(key=lambda m: (m.order_id, m.seq))
+    terms = [(m.order_id, m.order_title, m.currency, m.release, m.review_days, m.clearance_days,
+              m.seller_fee_bps, m.late_grace_hours, m.dispute_negotiation_days) for m in first.values()]
+    rows = [(m.order_id, m.milestone_id, m.seq, m.title, m.status, m.amount, m.due_days, m.funded_amount,
+             m.released_amount, m.refunded_amount, m.held_for_seller_amount, m.due_at, m.review_due_at)
+            for m in inputs]
+    rnd.shuffle(rows)
+    opened = {m.milestone_id: m.dispute_opened_at for m in inputs if m.dispute_opened_at is not None}
+    expected = fc.milestone_lines(inputs, NOW)
+    got = fc.seller_milestone_lines(terms, rows, NOW, opened)
+    assert sorted(got[0]) == sorted(expected[0]) and got[1] == expected[1]
+    assert len(expected[0]) > 50 and expected[1]

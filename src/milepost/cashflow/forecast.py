@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
@@ -117,8 +117,11 @@ class LotInput:
     available_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ForecastLine:
+class ForecastLine(NamedTuple):
+    """One dated line of the forecast. Immutable; a NamedTuple rather than a frozen dataclass because
+    a frozen dataclass's __init__ sets each of its 14 fields through object.__setattr__ (≈ 3.4 µs a
+    line against ≈ 0.6 µs): a third of the time of a 10k-line forecast."""
+
     expected_at: datetime
     currency: str
     amount: int  # net of the seller fee
@@ -135,7 +138,7 @@ class ForecastLine:
     lot_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         data["expected_at"] = self.expected_at.isoformat()
         data["certainty"] = str(self.certainty)
         return data
@@ -339,26 +342,32 @@ def available_lines(available: dict[str, int], now: datetime) -> list[ForecastLi
     ]
 
 
+_CERTAINTY_RANK = {c: i for i, c in enumerate(CERTAINTY_ORDER)}
+
+
 def _sort_key(line: ForecastLine) -> tuple[Any, ...]:
-    return (line.expected_at, CERTAINTY_ORDER.index(line.certainty), line.currency, line.order_id or "",
+    return (line.expected_at, _CERTAINTY_RANK[line.certainty], line.currency, line.order_id or "",
             line.seq or 0)
 
 
 def period_totals(lines: Iterable[ForecastLine], tz: ZoneInfo) -> tuple[list[PeriodTotal], list[PeriodTotal]]:
     """Totals per currency by ISO week and by month of each line's local date in `tz`."""
+    # One pass over the lines sums them per (currency, local date, certainty); weeks and months are
+    # then rolled up from those few sums, with the calendar arithmetic done once per date.
+    per_day: dict[tuple[str, date, Certainty], int] = {}
+    for line in lines:
+        key = (line.currency, line.expected_at.astimezone(tz).date(), line.certainty)
+        per_day[key] = per_day.get(key, 0) + line.amount
     weeks: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
     months: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
-    for line in lines:
-        local = line.expected_at.astimezone(tz).date()
+    for (currency, local, certainty), amount in per_day.items():
         iso = local.isocalendar()
-        week_key = (line.currency, f"{iso.year}-W{iso.week:02d}")
-        month_key = (line.currency, f"{local.year}-{local.month:02d}")
         for bucket, key, starts in (
-            (weeks, week_key, local - timedelta(days=local.weekday())),
-            (months, month_key, local.replace(day=1)),
+            (weeks, (currency, f"{iso.year}-W{iso.week:02d}"), local - timedelta(days=local.weekday())),
+            (months, (currency, f"{local.year}-{local.month:02d}"), local.replace(day=1)),
         ):
             _, counts = bucket.setdefault(key, (starts, {}))
-            counts[line.certainty] = counts.get(line.certainty, 0) + line.amount
+            counts[certainty] = counts.get(certainty, 0) + amount
 
     def flatten(bucket: dict[tuple[str, str], tuple[date, dict[str, int]]]) -> list[PeriodTotal]:
         return [
@@ -381,12 +390,25 @@ def build_forecast(
     """The whole seller forecast from plain values. Pure."""
     zone_info = zone(tz)
     ms_lines, excluded = milestone_lines(milestones, now)
-    lines = sorted(available_lines(available or {}, now) + lot_lines(lots) + ms_lines, key=_sort_key)
+    return _assemble(now, zone_info, ms_lines, excluded, lots, available)
+
+
+def _assemble(
+    now: datetime,
+    zone_info: ZoneInfo,
+    ms_lines: list[ForecastLine],
+    excluded: list[ExcludedLine],
+    lots: Iterable[LotInput],
+    available: dict[str, int] | None,
+) -> Forecast:
+    lines = available_lines(available or {}, now) + lot_lines(lots) + ms_lines
+    lines.sort(key=_sort_key)
     weekly, monthly = period_totals(lines, zone_info)
     totals: dict[str, dict[str, int]] = {}
-    for line in lines:
-        per = totals.setdefault(line.currency, {})
-        per[line.certainty] = per.get(line.certainty, 0) + line.amount
+    for month in monthly:  # every line is in exactly one month: the totals are the months' sums
+        per = totals.setdefault(month.currency, {})
+        for certainty, amount in month.by_certainty.items():
+            per[certainty] = per.get(certainty, 0) + amount
     totals = {c: {str(k): v for k, v in sorted(t.items(), key=lambda kv: CERTAINTY_ORDER.index(Certainty(kv[0])))}
               for c, t in sorted(totals.items())}
     return Forecast(now, zone_info.key, lines, excluded, weekly, monthly, totals)
@@ -485,17 +507,127 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
+_CLOSED = frozenset((MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED))
+_CERTAINTY_OF = {
+    MilestoneStatus.DELIVERED: Certainty.AWAITING_REVIEW,
+    MilestoneStatus.IN_PROGRESS: Certainty.IN_PROGRESS,
+    MilestoneStatus.PENDING: Certainty.NOT_STARTED,
+    MilestoneStatus.APPROVED: Certainty.HELD,
+    MilestoneStatus.RESOLVED: Certainty.HELD,
+}
+
+
+def seller_milestone_lines(
+    terms: Iterable[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
+    now: datetime,
+    opened: dict[str, datetime] | None = None,
+) -> tuple[list[ForecastLine], list[ExcludedLine]]:
+    """`milestone_lines` straight from the loader's plain rows, in one pass per order.
+
+    Same rules and the same result as `milestone_lines(MilestoneInput…)` (a test holds them equal),
+    without building an intermediate object per milestone: the order's terms are read once per order
+    (`repo.ORDER_TERM_COLUMNS`), the milestone rows (`repo.OPEN_MILESTONE_COLUMNS`) come in any order
+    and are grouped here, and the day offsets are `timedelta`s cached by value.
+    """
+    opened = opened or {}
+    terms_of = {t[0]: t for t in terms}
+    by_order: dict[str, list[Sequence[Any]]] = {}
+    for r in rows:
+        group = by_order.get(r[0])
+        if group is None:
+            by_order[r[0]] = [r]
+        else:
+            group.append(r)
+    days: dict[int, timedelta] = {}
+
+    def d(n: int) -> timedelta:
+        value = days.get(n)
+        if value is None:
+            value = days[n] = timedelta(days=n)
+        return value
+
+    pending, delivered, in_progress, disputed = (MilestoneStatus.PENDING, MilestoneStatus.DELIVERED,
+                                                 MilestoneStatus.IN_PROGRESS, MilestoneStatus.DISPUTED)
+    lines: list[ForecastLine] = []
+    excluded: list[ExcludedLine] = []
+    for order_id in sorted(by_order):
+        order_ms = by_order[order_id]
+        if len(order_ms) > 1:
+            order_ms.sort(key=lambda r: r[2])
+        (_, order_title, currency, release, review_days, clearance_days, fee_bps, grace_hours,
+         negotiation_days) = terms_of[order_id]
+        review, clearance = d(review_days), d(clearance_days)
+        # estimate_order: each open milestone starts when the one before it is expected to be approved
+        cursor = now
+        approved_by_id: dict[str, datetime] = {}
+        for r in order_ms:
+            status = r[4]
+            if status in _CLOSED:
+                continue
+            if status == delivered:
+                approved = r[12] or now + review
+            elif status == in_progress:
+                due_at = r[11]
+                approved = (due_at if due_at is not None and due_at > now else now) + review
+            elif status == disputed:
+                opened_at = opened.get(r[1]) or now
+                approved = max(now, opened_at + d(negotiation_days))
+            else:  # pending
+                approved = cursor + d(r[6] + review_days)
+            if approved > cursor:
+                cursor = approved
+            approved_by_id[r[1]] = approved
+        completion = max(approved_by_id.values(), default=now)
+        on_completion = release == ReleaseMode.ON_COMPLETION
+        for r in order_ms:
+            (_, milestone_id, seq, title, status, amount, _due_days, funded, released, refunded, held,
+             due_at, _review_due_at) = r
+            funded, released, refunded, held = int(funded), int(released), int(refunded), int(held)
+            if status == disputed:
+                excluded.append(ExcludedLine(currency, funded - released - refunded, order_id, order_title,
+                                             milestone_id, seq, title))
+                continue
+            if status in _CLOSED:
+                gross = held
+                approved_at = completion
+            else:
+                gross = funded - released - refunded - held if funded else int(amount)
+                approved_at = approved_by_id[milestone_id]
+            if on_completion:
+                approved_at = completion
+            if gross <= 0:
+                continue
+            fee = seller_fee(gross, fee_bps)
+            lines.append(
+                ForecastLine(
+                    approved_at + clearance, currency, gross - fee, gross, fee, _CERTAINTY_OF[status],
+                    order_id, order_title, milestone_id, seq, title,
+                    status == in_progress and due_at is not None
+                    and now > due_at + timedelta(hours=grace_hours),
+                    funded > 0 if status == pending else True,
+                )
+            )
+    return lines, excluded
+
+
 def seller_forecast(session: Session, seller_id: str, *, now: datetime, tz: str | None = "UTC") -> Forecast:
-    """The forecast of a seller: four queries (balances, lots, milestones, open disputes if any)."""
-    zone(tz)  # reject a bad zone before touching the database
+    """The forecast of a seller: five queries (balances, lots, order terms, milestones, open disputes
+    if any), plain tuples; the milestone lines are built in one pass (`seller_milestone_lines`).
+    Datetimes come back from `UTCDateTime` columns already aware UTC: nothing is normalised twice."""
+    zone_info = zone(tz)  # reject a bad zone before touching the database
     balances = repo.seller_account_balances(session, seller_id)
     available = {c: a for (acct, c), a in balances.items() if acct == postings.available_account(seller_id)}
     lots = [
-        LotInput(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]), _utc(r[11]))  # type: ignore[arg-type]
+        LotInput(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]), r[11])
         for r in repo.open_lot_rows(session, seller_id)
     ]
-    milestones = _milestone_inputs(session, repo.open_milestone_rows(session, seller_id=seller_id))
-    return build_forecast(now=now, milestones=milestones, lots=lots, available=available, tz=tz)
+    terms = repo.open_order_terms(session, seller_id)
+    rows = repo.open_milestone_values(session, seller_id) if terms else []
+    disputed = [r[1] for r in rows if r[4] == MilestoneStatus.DISPUTED]
+    opened = repo.disputed_deadlines(session, disputed) if disputed else {}
+    ms_lines, excluded = seller_milestone_lines(terms, rows, now, opened)
+    return _assemble(now, zone_info, ms_lines, excluded, lots, available)
 
 
 def buyer_forecast(session: Session, buyer_id: str, *, now: datetime) -> BuyerForecast:

@@ -71,17 +71,32 @@ def escrow_by_order(session: Session, *, seller_id: str | None = None, buyer_id:
     Uses the milestones' cached amounts (funded − released − refunded); ledger invariant 3, checked
     by the audit, proves they equal the escrow account's postings. One grouped query.
     """
+    return [EscrowRow(oid, title, currency, amount) for oid, title, currency, amount in escrow_tuples(
+        session, seller_id=seller_id, buyer_id=buyer_id)]
+
+
+def escrow_tuples(
+    session: Session, *, seller_id: str | None = None, buyer_id: str | None = None
+) -> list[tuple[str, str, str, int]]:
+    """`escrow_by_order` as plain (order_id, title, currency, amount) tuples, sorted by order id.
+
+    Grouped by the order's primary key only (title and currency depend on it) and sorted in Python:
+    grouping and sorting on three text columns under the database's collation cost more than the
+    aggregate itself (≈ 20 → 15 ms for 5k orders on PostgreSQL). Ids are ASCII, so Python's order is
+    the database's.
+    """
     held = func.sum(Milestone.funded_amount - Milestone.released_amount - Milestone.refunded_amount)
     party = Order.seller_id == seller_id if seller_id is not None else Order.buyer_id == buyer_id
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Order.id, Order.title, Order.currency, held)
         .join(Milestone, Milestone.order_id == Order.id)
         .where(party, Milestone.funded_amount > 0)
-        .group_by(Order.id, Order.title, Order.currency)
+        .group_by(Order.id)
         .having(held != 0)
-        .order_by(Order.id)
-    ).all()
-    return [EscrowRow(oid, title, currency, int(amount)) for oid, title, currency, amount in rows]
+    ).tuples().all()
+    result = [(oid, title, currency, int(amount)) for oid, title, currency, amount in rows]
+    result.sort()
+    return result
 
 
 def buyer_flows(session: Session, buyer_id: str) -> dict[str, dict[str, int]]:
@@ -140,6 +155,45 @@ def open_milestone_rows(
         .where(party, Order.status.in_(OPEN_ORDER_STATUSES), still_open)
         .order_by(Order.id, Milestone.seq)
     ).all()
+
+
+ORDER_TERM_COLUMNS = (
+    Order.id, Order.title, Order.currency, Order.release, Order.review_days, Order.clearance_days,
+    Order.seller_fee_bps, Order.late_grace_hours, Order.dispute_negotiation_days,
+)
+OPEN_MILESTONE_COLUMNS = (
+    Milestone.order_id, Milestone.id, Milestone.seq, Milestone.title, Milestone.status, Milestone.amount,
+    Milestone.due_days, Milestone.funded_amount, Milestone.released_amount, Milestone.refunded_amount,
+    Milestone.held_for_seller_amount, Milestone.due_at, Milestone.review_due_at,
+)
+
+
+def _still_open() -> ColumnElement[bool]:
+    return or_(
+        Milestone.status.not_in(
+            [MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED]
+        ),
+        Milestone.held_for_seller_amount > 0,
+    )
+
+
+def open_order_terms(session: Session, seller_id: str) -> Sequence[Any]:
+    """(ORDER_TERM_COLUMNS) of the seller's agreed or active orders: the terms the forecast needs,
+    once per order rather than repeated on every milestone row."""
+    return session.connection().execute(
+        select(*ORDER_TERM_COLUMNS).where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES))
+    ).tuples().all()
+
+
+def open_milestone_values(session: Session, seller_id: str) -> Sequence[Any]:
+    """(OPEN_MILESTONE_COLUMNS) of the open milestones of the seller's agreed or active orders, in no
+    particular order (the caller groups by order and sorts by seq: cheaper than a text sort in SQL)."""
+    # Core on the session's connection (same transaction): no ORM compile/result layer for 10k rows.
+    return session.connection().execute(
+        select(*OPEN_MILESTONE_COLUMNS)
+        .join(Order, Milestone.order_id == Order.id)
+        .where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES), _still_open())
+    ).tuples().all()
 
 
 def open_lot_rows(session: Session, seller_id: str) -> Sequence[Any]:

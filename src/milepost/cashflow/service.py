@@ -63,10 +63,10 @@ def balances_for(session: Session, user_id: str) -> list[CurrencyBalances]:
             result[currency] = CurrencyBalances(currency)
         return result[currency]
 
-    for row in repo.escrow_by_order(session, seller_id=user_id):
-        b = of(row.currency)
-        b.in_escrow += row.amount
-        b.in_escrow_by_order.append(OrderEscrow(row.order_id, row.title, row.amount))
+    for order_id, title, currency, amount in repo.escrow_tuples(session, seller_id=user_id):
+        b = result.get(currency) or of(currency)
+        b.in_escrow += amount
+        b.in_escrow_by_order.append(OrderEscrow(order_id, title, amount))
     for (account, currency), amount in repo.seller_account_balances(session, user_id).items():
         if account == postings.clearing_account(user_id):
             of(currency).clearing = amount
