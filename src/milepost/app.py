@@ -23,7 +23,9 @@ def create_app(runtime: Runtime | None = None, *, start_worker: bool = False) ->
         if start_worker:
             from milepost.timers.worker import start_in_thread
 
-            _, stop = start_in_thread(runtime, interval=runtime.settings.worker_interval_seconds)
+            # exclusive: with `serve --workers N` only one process per database runs the loop
+            _, stop = start_in_thread(runtime, interval=runtime.settings.worker_interval_seconds,
+                                      exclusive=True)
         try:
             yield
         finally:

@@ -103,3 +103,41 @@ def test_revision_reschedules_lateness_for_the_new_due_date(runtime, clock):
     from tests.orders.helpers import events_of
 
     assert len(events_of(runtime, order_id, "milestone.late")) == 1
+
+
+def test_idle_rounds_only_read_and_one_serve_worker_per_database_leads(runtime, clock):
+    """An idle round is one read; with several in-process workers only the lock holder runs rounds."""
+    from sqlalchemy import event
+
+    from milepost.timers.worker import Leadership, round_once, work_pending
+
+    assert not work_pending(runtime)
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", capture)
+    try:
+        round_once(runtime)
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", capture)
+    assert [s for s in statements if not s.startswith("BEGIN")] and all(
+        s.startswith(("SELECT", "BEGIN DEFERRED")) for s in statements)
+
+    p = people(runtime)
+    order_id = make_order(runtime, buyer=p.buyer, seller=p.seller, amounts=(10_000,))
+    deliver(runtime, p, order_id, milestone_ids(runtime, order_id)[0])  # schedules an auto-approve
+    clock.advance(timedelta(days=30))
+    assert work_pending(runtime)
+
+    first, second = Leadership(runtime), Leadership(runtime)
+    try:
+        assert first.held()
+        assert not second.held()
+        first.release()
+        second._rounds = 0  # retry now rather than after RETRY_ROUNDS rounds
+        assert second.held()
+    finally:
+        first.release()
+        second.release()

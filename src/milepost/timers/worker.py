@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from milepost.runtime import Runtime
 from milepost.timers import service as timers
@@ -65,23 +67,124 @@ def _postpone(runtime: Runtime, timer_id: int, exc: Exception) -> None:
         log.exception("could not postpone timer %s", timer_id)
 
 
-def run_forever(runtime: Runtime, stop: threading.Event, *, interval: float = 1.0) -> None:
-    while not stop.is_set():
+def work_pending(runtime: Runtime) -> bool:
+    """One cheap read (no write transaction, no row locks): is a timer due, a webhook delivery due, or
+    an active webhook endpoint whose queue must be filled from new events? An idle round costs this
+    one indexed statement instead of three write transactions (BEGIN IMMEDIATE on SQLite)."""
+    from sqlalchemy import select
+
+    from milepost.timers.models import Timer
+    from milepost.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    now = runtime.clock.now()
+    query = select(
+        select(Timer.id).where(Timer.fired_at.is_(None), Timer.due_at <= now).exists(),
+        select(WebhookEndpoint.id).where(WebhookEndpoint.active.is_(True)).exists(),
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now).exists(),
+    )
+    with runtime.db.engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="DEFERRED")  # a read: no write lock on SQLite
+        return any(conn.execute(query).one())
+
+
+def round_once(runtime: Runtime) -> None:
+    """One worker round: fire due timers, then queue and send webhooks — skipped when idle."""
+    if not work_pending(runtime):
+        return
+    run_due(runtime, limit=1000)
+    from milepost.webhooks import sender
+
+    sender.deliver_due(runtime)
+
+
+class Leadership:
+    """Which in-process worker of a database runs the loop when `milepost serve` has several uvicorn
+    workers: the one holding a PostgreSQL session advisory lock (on a connection it keeps), or on
+    SQLite an exclusive flock on a file under the data dir named after the database. The lock dies
+    with its process, so another worker takes over within RETRY_ROUNDS rounds. Correctness never
+    depends on it (claims use FOR UPDATE SKIP LOCKED / BEGIN IMMEDIATE): it only saves the other
+    workers' polling. `milepost worker` processes do not use it and run concurrently."""
+
+    KEY = 0x4D696C65  # "Mile"
+    RETRY_ROUNDS = 10
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._conn: Any = None
+        self._file: Any = None
+        self._rounds = 0
+
+    def held(self) -> bool:
+        if self._conn is not None or self._file is not None:
+            return True
+        self._rounds += 1
+        if self._rounds % self.RETRY_ROUNDS != 1:
+            return False
         try:
-            run_due(runtime, limit=1000)
-            from milepost.webhooks import sender
+            if self.runtime.db.dialect == "postgresql":
+                conn = self.runtime.db.engine.connect()
+                got = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({self.KEY})").scalar())
+                conn.commit()  # a session-level lock outlives the transaction
+                if got:
+                    self._conn = conn
+                else:
+                    conn.close()
+            else:
+                import fcntl
+                import hashlib
 
-            sender.deliver_due(runtime)
+                name = hashlib.sha256(self.runtime.db.url.encode()).hexdigest()[:16]
+                path = Path(self.runtime.settings.data_dir) / f"worker-{name}.lock"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                f = open(path, "a+")  # noqa: SIM115 (held open as long as the lock)
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    self._file = f
+                except OSError:
+                    f.close()
         except Exception:
-            log.exception("worker round failed")
-        stop.wait(interval)
+            log.exception("could not take the worker lock")
+        return self._conn is not None or self._file is not None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self.KEY})")
+                self._conn.commit()
+                self._conn.close()
+            except Exception:
+                log.exception("could not release the worker lock")
+            self._conn = None
+        if self._file is not None:
+            self._file.close()  # releases the flock
+            self._file = None
 
 
-def start_in_thread(runtime: Runtime, *, interval: float = 1.0) -> tuple[threading.Thread, threading.Event]:
+def run_forever(runtime: Runtime, stop: threading.Event, *, interval: float = 1.0, exclusive: bool = False) -> None:
+    """Worker rounds every `interval` seconds until `stop`. With `exclusive` (the in-process worker
+    of `milepost serve`) only the process holding the database's worker lock runs them."""
+    leader = Leadership(runtime) if exclusive else None
+    try:
+        while not stop.is_set():
+            try:
+                if leader is None or leader.held():
+                    round_once(runtime)
+            except Exception:
+                log.exception("worker round failed")
+            stop.wait(interval)
+    finally:
+        if leader is not None:
+            leader.release()
+
+
+def start_in_thread(
+    runtime: Runtime, *, interval: float = 1.0, exclusive: bool = False
+) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
     thread = threading.Thread(
-        target=run_forever, args=(runtime, stop), kwargs={"interval": interval}, daemon=True,
-        name="milepost-worker",
+        target=run_forever, args=(runtime, stop), kwargs={"interval": interval, "exclusive": exclusive},
+        daemon=True, name="milepost-worker",
     )
     thread.start()
     return thread, stop
