@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from milepost.accounts.models import User
 from milepost.disputes import repository as disputes_repo
@@ -22,10 +23,18 @@ def user_out(user: User) -> dict[str, Any]:
             "created_at": user.created_at}
 
 
-def users_by_id(session: Session, ids: set[str]) -> dict[str, User]:
-    if not ids:
-        return {}
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(list(ids))))}
+def users_by_id(session: Session, ids: set[str], *, known: Sequence[User] = ()) -> dict[str, User]:
+    """The users with these ids: those given in `known` (e.g. the caller, loaded by authentication) or
+    already in the session's identity map cost no query; one IN query loads the rest, if any."""
+    found = {u.id: u for u in known if u.id in ids}
+    for uid in ids - found.keys():
+        user = session.identity_map.get(identity_key(User, uid))
+        if user is not None:
+            found[uid] = user  # type: ignore[assignment]
+    missing = ids - found.keys()
+    if missing:
+        found.update((u.id, u) for u in session.scalars(select(User).where(User.id.in_(list(missing)))))
+    return found
 
 
 def party_out(user: User | None, user_id: str) -> dict[str, Any]:
@@ -86,10 +95,26 @@ def dispute_out(session: Session, dispute: Dispute) -> dict[str, Any]:
     }
 
 
-def order_detail(session: Session, order: Order, *, viewer: User, now: datetime) -> dict[str, Any]:
-    milestones = orders_repo.milestones_of(session, order.id)
-    users = users_by_id(session, {order.buyer_id, order.seller_id})
+def order_detail(
+    session: Session, order: Order, *, viewer: User, now: datetime, created: bool = False
+) -> dict[str, Any]:
+    """The full order. `created`: the order was proposed in this very transaction (POST /v1/orders), so
+    its milestones and its one plan version are the objects `_write_plan` just flushed (kept in
+    `session.info`) and it has no dispute, delivery or file yet: no re-read (7 queries before)."""
+    from milepost.orders.service import WRITTEN_PLANS
+
+    written = session.info.get(WRITTEN_PLANS, {}).get(order.id) if created else None
+    if written is not None:
+        version, milestones = written
+    else:
+        created = False
+        milestones = orders_repo.milestones_of(session, order.id)
+    users = users_by_id(session, {order.buyer_id, order.seller_id}, known=[viewer])
     data = order_summary(order, milestones, users, viewer=viewer, now=now)
+    if created:
+        data["disputes"], data["deliveries"] = [], []
+        data["plan_versions"] = [_plan_version_out(version)]
+        return data
     data["disputes"] = [dispute_out(session, d) for d in disputes_repo.disputes_of_order(session, order.id)]
     deliveries = orders_repo.deliveries_of(session, order.id)
     files: dict[str, list[dict[str, Any]]] = {}
@@ -103,9 +128,10 @@ def order_detail(session: Session, order: Order, *, viewer: User, now: datetime)
          "revision_reason": d.revision_reason, "created_at": d.created_at, "files": files.get(d.id, [])}
         for d in deliveries
     ]
-    data["plan_versions"] = [
-        {"version": p.version, "proposed_by": p.proposed_by_id, "terms": p.terms, "milestones": p.milestones,
-         "note": p.note, "created_at": p.created_at}
-        for p in orders_repo.plan_versions(session, order.id)
-    ]
+    data["plan_versions"] = [_plan_version_out(p) for p in orders_repo.plan_versions(session, order.id)]
     return data
+
+
+def _plan_version_out(p: Any) -> dict[str, Any]:
+    return {"version": p.version, "proposed_by": p.proposed_by_id, "terms": p.terms, "milestones": p.milestones,
+            "note": p.note, "created_at": p.created_at}

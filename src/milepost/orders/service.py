@@ -176,23 +176,25 @@ def _write_plan(
     ctx: Ctx, order: Order, specs: list[MilestoneSpec], terms: Terms, actor: User, *, note: str
 ) -> None:
     """Record a plan version and make the order's milestones match it (nothing is funded yet)."""
+    created = order in ctx.session.new  # a new order has no milestones to replace: no select/delete
     ctx.session.flush()
-    for old in repo.milestones_of(ctx.session, order.id):
-        ctx.session.delete(old)
-    ctx.session.flush()
-    ctx.session.add(
-        PlanVersion(
-            order_id=order.id,
-            version=order.plan_version,
-            proposed_by_id=actor.id,
-            terms=terms.as_dict(),
-            milestones=[s.as_dict() for s in specs],
-            note=note,
-            created_at=ctx.now,
-        )
+    if not created:
+        for old in repo.milestones_of(ctx.session, order.id):
+            ctx.session.delete(old)
+        ctx.session.flush()
+    version = PlanVersion(
+        order_id=order.id,
+        version=order.plan_version,
+        proposed_by_id=actor.id,
+        terms=terms.as_dict(),
+        milestones=[s.as_dict() for s in specs],
+        note=note,
+        created_at=ctx.now,
     )
+    ctx.session.add(version)
+    milestones: list[Milestone] = []
     for seq, spec in enumerate(specs, start=1):
-        ctx.session.add(
+        milestones.append(
             Milestone(
                 id=new_id("ms"),
                 order_id=order.id,
@@ -207,8 +209,14 @@ def _write_plan(
                 status=MilestoneStatus.PENDING,
             )
         )
+    ctx.session.add_all(milestones)
     order.total_amount = sum(s.amount for s in specs)
     ctx.session.flush()
+    # The plan just written, for a response built without re-reading it (`api.views.order_detail`).
+    ctx.session.info.setdefault(WRITTEN_PLANS, {})[order.id] = (version, milestones)
+
+
+WRITTEN_PLANS = "milepost.written_plans"  # session.info key: order id → (PlanVersion, [Milestone])
 
 
 def counter(
