@@ -93,7 +93,7 @@ def escrow_tuples(
         .where(party, Milestone.funded_amount > 0)
         .group_by(Order.id)
         .having(held != 0)
-    ).tuples().all()
+    ).all()
     result = [(oid, title, currency, int(amount)) for oid, title, currency, amount in rows]
     result.sort()
     return result
@@ -182,7 +182,7 @@ def open_order_terms(session: Session, seller_id: str) -> Sequence[Any]:
     once per order rather than repeated on every milestone row."""
     return session.connection().execute(
         select(*ORDER_TERM_COLUMNS).where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES))
-    ).tuples().all()
+    ).all()
 
 
 def open_milestone_values(session: Session, seller_id: str) -> Sequence[Any]:
@@ -193,7 +193,7 @@ def open_milestone_values(session: Session, seller_id: str) -> Sequence[Any]:
         select(*OPEN_MILESTONE_COLUMNS)
         .join(Order, Milestone.order_id == Order.id)
         .where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES), _still_open())
-    ).tuples().all()
+    ).all()
 
 
 def open_lot_rows(session: Session, seller_id: str) -> Sequence[Any]:
