@@ -21,6 +21,32 @@ def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order |
     return session.scalars(query).first()
 
 
+def locked_order_and_milestones(session: Session, order_id: str) -> tuple[Order | None, list[Milestone]]:
+    """The order, locked, and its milestones in seq order, read after the lock.
+
+    On SQLite the write transaction already holds the database's write lock (BEGIN IMMEDIATE), so
+    one joined query reads both in one round trip. On PostgreSQL it stays two statements: in a
+    joined `SELECT … FOR UPDATE` that waited for the lock, PostgreSQL re-checks only the locked row
+    and keeps the milestone rows of its older snapshot (and cannot see milestones inserted by the
+    transaction it waited for); the milestones must be read by a statement started after the lock.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        order = get_order(session, order_id, lock=True)
+        return order, (milestones_of(session, order.id) if order is not None else [])
+    if not isinstance(order_id, str) or len(order_id) > 40:
+        return None, []
+    rows = session.execute(
+        select(Order, Milestone)
+        .outerjoin(Milestone, Milestone.order_id == Order.id)
+        .where(Order.id == order_id)
+        .order_by(Milestone.seq)
+        .execution_options(populate_existing=True)
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [m for _, m in rows if m is not None]
+
+
 def milestones_of(session: Session, order_id: str) -> list[Milestone]:
     query = (
         select(Milestone)

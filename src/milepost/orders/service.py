@@ -60,7 +60,10 @@ if TYPE_CHECKING:
 
 def load_order(ctx: Ctx, order_id: str, actor: User, *, lock: bool = False) -> tuple[Order, Role]:
     """The order and the actor's role in it; strangers get NotFound so existence never leaks."""
-    order = repo.get_order(ctx.session, order_id, lock=lock)
+    return _party_check(repo.get_order(ctx.session, order_id, lock=lock), actor)
+
+
+def _party_check(order: Order | None, actor: User) -> tuple[Order, Role]:
     role = lifecycle.role_of(actor.id, buyer_id=order.buyer_id, seller_id=order.seller_id) if order else None
     if order is None or (role is None and not actor.is_operator):
         raise NotFound("order not found", code="order_not_found")
@@ -549,9 +552,9 @@ def request_revision(ctx: Ctx, *, actor: User, order_id: str, milestone_id: str,
 
 
 def approve(ctx: Ctx, *, actor: User, order_id: str, milestone_id: str) -> Milestone:
-    order, role = load_order(ctx, order_id, actor, lock=True)
+    found, milestones = repo.locked_order_and_milestones(ctx.session, order_id)
+    order, role = _party_check(found, actor)
     require(role, Role.BUYER, "approve a milestone")
-    milestones = repo.milestones_of(ctx.session, order.id)
     m = find_milestone(milestones, milestone_id)
     _approve(ctx, order, milestones, m, action=MilestoneAction.APPROVE, actor=actor, role=role)
     return m
