@@ -65,7 +65,7 @@ SMALL = Sizes(
     forecast_milestones=10_000,
     journal_postings=50_000,
     export_postings=50_000,
-    http_step_seconds=4.0,
+    http_step_seconds=8.0,
     http_rates=(5, 10, 25, 50, 100, 200, 300, 400),
 )
 TINY = Sizes(  # the smoke test: every benchmark end to end in seconds
