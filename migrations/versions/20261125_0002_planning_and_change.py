@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import milepost.db  # noqa: F401  (UTCDateTime in column types)
 
+import milepost.db
 
 revision: str = '0002'
 down_revision: str | None = '5b0ef14e3ac7'
