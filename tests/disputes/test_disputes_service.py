@@ -24,15 +24,10 @@ from tests.orders.helpers import (
     milestone_ids,
     people,
     row_counts,
+    setup,
     statuses,
     transfers,
 )
-
-
-def setup(rt, **kw):
-    p = people(rt)
-    order_id = make_order(rt, buyer=p.buyer, seller=p.seller, **kw)
-    return p, order_id, milestone_ids(rt, order_id)
 
 
 def open_(rt, actor, order_id, mid, seller_amount=4_000, reason="not as agreed"):

@@ -44,6 +44,15 @@ def do(rt: Runtime, fn: Any, /, **kwargs: Any) -> Any:
         return fn(ctx, **kwargs)
 
 
+def setup(rt: Runtime, **kw: Any) -> tuple[People, str, list[str]]:
+    """A buyer, a seller and an agreed, funded order between them (make_order's keywords apply)."""
+    from tests.factories import make_order
+
+    p = people(rt)
+    order_id = make_order(rt, buyer=p.buyer, seller=p.seller, **kw)
+    return p, order_id, milestone_ids(rt, order_id)
+
+
 def milestone_ids(rt: Runtime, order_id: str) -> list[str]:
     return [m.id for m in get_order(rt, order_id)[1]]
 

@@ -19,18 +19,12 @@ from tests.orders.helpers import (
     escrow,
     event_types,
     events_of,
-    milestone_ids,
     people,
     row_counts,
+    setup,
     statuses,
     transfers,
 )
-
-
-def setup(rt, **kw):
-    p = people(rt)
-    order_id = make_order(rt, buyer=p.buyer, seller=p.seller, **kw)
-    return p, order_id, milestone_ids(rt, order_id)
 
 
 def cancel(rt, actor, order_id, reason="stop"):

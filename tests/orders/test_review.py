@@ -13,7 +13,7 @@ from milepost.ledger.postings import PLATFORM_FEES, clearing_account, escrow_acc
 from milepost.orders import service as orders
 from milepost.orders.models import Delivery, DeliveryFile
 from milepost.timers.worker import run_due
-from tests.factories import assert_invariants, get_order, make_order
+from tests.factories import assert_invariants, get_order
 from tests.orders.helpers import (
     approve,
     available,
@@ -24,18 +24,11 @@ from tests.orders.helpers import (
     escrow,
     event_types,
     events_of,
-    milestone_ids,
-    people,
     row_counts,
+    setup,
     statuses,
     transfers,
 )
-
-
-def setup(rt, **kw):
-    p = people(rt)
-    order_id = make_order(rt, buyer=p.buyer, seller=p.seller, **kw)
-    return p, order_id, milestone_ids(rt, order_id)
 
 
 def test_deliver_sets_review_deadline_and_keeps_every_attempt(runtime, clock):
