@@ -146,7 +146,11 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
         # request before measuring: a cold first request in one of four workers otherwise *is* the
         # p99 of a short step.
         warm = _step(
-            ws, base, pairs, rate=2 * min(sizes.http_rates), seconds=min(6.0, 2 * sizes.http_step_seconds)
+            ws,
+            base,
+            pairs,
+            rate=2 * min(sizes.http_rates),
+            seconds=min(6.0, 2 * sizes.http_step_seconds),
         )
         log(f"http warm-up: {warm['achieved_rps']:.0f} rps, p99 {warm['p99_ms']:.0f} ms")
         for rate in sizes.http_rates:

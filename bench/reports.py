@@ -1,8 +1,4 @@
-"""Reports: a seller's balances + forecast, and ledger balances against hledger and beancount.
-
-forecast_10k: one seller owns every order of the dataset (each clone has milestone 1 delivered and
-milestone 2 funded, not started), so n/2 orders give n open milestones. Timed: `balances_for` +
-`seller_forecast` in one read transaction, as `GET /v1/balances` and `GET /v1/forecast` do.
+"""Reports: ledger balances against hledger and beancount (the forecast is in bench/forecast.py).
 
 vs_hledger / vs_beancount: the whole ledger (each clone books two fund transfers = 4 postings) is
 exported to a journal by `cashflow.exports` (in a child process, so its peak RSS is the export's
@@ -30,7 +26,9 @@ from bench.common import Workspace, log, median
 from milepost.ledger.models import Posting
 
 
-def _dataset(ws: Workspace, orders: int, *, pairs: int, stem: str) -> tuple[str, ds.Template]:
+def dataset_for_reports(
+    ws: Workspace, orders: int, *, pairs: int, stem: str
+) -> tuple[str, ds.Template]:
     url = ws.new_database("postgresql", stem)
     rt = ws.runtime(url)
     try:
@@ -42,38 +40,6 @@ def _dataset(ws: Workspace, orders: int, *, pairs: int, stem: str) -> tuple[str,
     finally:
         rt.db.dispose()
     return url, tpl
-
-
-def forecast(ws: Workspace, sizes: Any) -> dict[str, float]:
-    from milepost.cashflow import forecast as cf_forecast
-    from milepost.cashflow import service as cf_service
-
-    n_orders = sizes.forecast_milestones // 2
-    url, tpl = _dataset(ws, n_orders, pairs=1, stem="forecast")
-    seller = ds.seller_id(tpl, 1, pairs=1)
-    rt = ws.runtime(url)
-    times = []
-    lines = 0
-    try:
-        for _ in range(max(5, sizes.repeats * 3)):
-            start = time.perf_counter()
-            with rt.reading() as ctx:
-                cf_service.balances_for(ctx.session, seller)
-                fc = cf_forecast.seller_forecast(ctx.session, seller, now=ctx.now)
-            times.append(time.perf_counter() - start)
-            lines = len(fc.lines)
-    finally:
-        rt.db.dispose()
-    ws.drop(url)
-    log(
-        f"forecast for {sizes.forecast_milestones:,} open milestones ({lines} lines): "
-        f"{1000 * median(times):.1f} ms"
-    )
-    return {
-        "reports.forecast_10k_ms": round(1000 * median(times), 2),
-        "reports.forecast.open_milestones": sizes.forecast_milestones,
-        "reports.forecast.lines": lines,
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +157,7 @@ def journals(ws: Workspace, sizes: Any) -> dict[str, float]:
     from milepost.cashflow.exports import beancount_account
 
     n_orders = sizes.journal_postings // 4
-    url, _tpl = _dataset(ws, n_orders, pairs=ds.USER_PAIRS, stem="journal")
+    url, _tpl = dataset_for_reports(ws, n_orders, pairs=ds.USER_PAIRS, stem="journal")
     rt = ws.runtime(url)
     results: dict[str, float] = {}
     try:

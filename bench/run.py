@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import approvals, http, reports
+from bench import approvals, forecast, http, reports
 from bench.common import QUICK, Workspace, log, sizes
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +30,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 SECTIONS: dict[str, Callable[[Workspace, Any], dict[str, float]]] = {
     "approvals": approvals.run,
     "scale": approvals.scale,
-    "forecast": reports.forecast,
+    "forecast": forecast.forecast,
     "journals": reports.journals,
     "http": http.run,
 }
