@@ -26,14 +26,31 @@ def get_balances(user: UserDep, ctx: ReadCtx) -> dict[str, Any]:
     return service.balances_payload(ctx.session, user.id)
 
 
-@router.get("/forecast", responses=problem_responses(401, 422), summary="Dated cash-flow forecast (seller) and funding schedule (buyer)")
+@router.get(
+    "/forecast",
+    responses=problem_responses(401, 422),
+    summary="Dated cash-flow forecast (seller) and funding schedule (buyer)",
+    description=(
+        "Seller: `totals` (per currency, by certainty, ISO week and month in `tz`) always cover every "
+        "open milestone, clearing lot and available balance; `lines` is one page of the dated "
+        "schedule, ordered by expected date, certainty, currency, order, milestone. `line_count` is "
+        "the number of lines in the whole schedule; when more follow, `next_cursor` is set: pass it "
+        "as `after` for the next page. Disputed milestones are listed under `excluded`. "
+        "Buyer: what is committed in escrow and when each next funding falls due."
+    ),
+)
 def get_forecast(
     user: UserDep,
     ctx: ReadCtx,
     tz: Annotated[str | None, Query(max_length=60, description="IANA zone for weekly/monthly totals; "
                                     "defaults to the user's")] = None,
+    limit: Annotated[int, Query(ge=1, le=forecast.MAX_LINES, description="Lines per page of the seller "
+                                "schedule")] = forecast.DEFAULT_LINES,
+    after: Annotated[str | None, Query(max_length=400, description="`next_cursor` of the previous page: "
+                                       "the lines after it")] = None,
 ) -> dict[str, Any]:
-    seller = forecast.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone or "UTC")
+    seller = forecast.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone or "UTC",
+                                      limit=limit, after=after)
     buyer = forecast.buyer_forecast(ctx.session, user.id, now=ctx.now)
     return {"seller": seller.as_dict(), "buyer": buyer.as_dict()}
 

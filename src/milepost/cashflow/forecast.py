@@ -31,10 +31,14 @@ viewer in Tokyo.
 
 from __future__ import annotations
 
+import base64
+import bisect
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -184,11 +188,15 @@ class Forecast:
     weekly: list[PeriodTotal]
     monthly: list[PeriodTotal]
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency → certainty → net
+    line_count: int | None = None  # lines in the whole schedule (None: `lines` is all of it)
+    next_cursor: str | None = None  # pass as `after` for the lines after this page
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat(),
             "tz": self.tz,
+            "line_count": len(self.lines) if self.line_count is None else self.line_count,
+            "next_cursor": self.next_cursor,
             "lines": [line.as_dict() for line in self.lines],
             "excluded": [e.as_dict() for e in self.excluded],
             "totals": {
@@ -347,7 +355,14 @@ _CERTAINTY_RANK = {c: i for i, c in enumerate(CERTAINTY_ORDER)}
 
 def _sort_key(line: ForecastLine) -> tuple[Any, ...]:
     return (line.expected_at, _CERTAINTY_RANK[line.certainty], line.currency, line.order_id or "",
-            line.seq or 0)
+            line.seq or 0, line.lot_id or line.milestone_id or "")
+
+
+def line_key(line: ForecastLine) -> ScheduleKey:
+    """Where a line stands in the schedule: its date, certainty, currency, order, seq, then its lot
+    or milestone id (unique), so a page ends at an exact place (the `after` cursor)."""
+    return (epoch_us(line.expected_at), _CERTAINTY_RANK[line.certainty], line.currency, line.order_id or "",
+            line.seq or 0, line.lot_id or line.milestone_id or "")
 
 
 def period_totals(lines: Iterable[ForecastLine], tz: ZoneInfo) -> tuple[list[PeriodTotal], list[PeriodTotal]]:
@@ -358,6 +373,11 @@ def period_totals(lines: Iterable[ForecastLine], tz: ZoneInfo) -> tuple[list[Per
     for line in lines:
         key = (line.currency, line.expected_at.astimezone(tz).date(), line.certainty)
         per_day[key] = per_day.get(key, 0) + line.amount
+    return roll_up(per_day)
+
+
+def roll_up(per_day: dict[tuple[str, date, Certainty], int]) -> tuple[list[PeriodTotal], list[PeriodTotal]]:
+    """Weekly and monthly totals from sums per (currency, local date, certainty)."""
     weeks: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
     months: dict[tuple[str, str], tuple[date, dict[str, int]]] = {}
     for (currency, local, certainty), amount in per_day.items():
@@ -404,14 +424,17 @@ def _assemble(
     lines = available_lines(available or {}, now) + lot_lines(lots) + ms_lines
     lines.sort(key=_sort_key)
     weekly, monthly = period_totals(lines, zone_info)
+    return Forecast(now, zone_info.key, lines, excluded, weekly, monthly, _currency_totals(monthly))
+
+
+def _currency_totals(monthly: list[PeriodTotal]) -> dict[str, dict[str, int]]:
     totals: dict[str, dict[str, int]] = {}
     for month in monthly:  # every line is in exactly one month: the totals are the months' sums
         per = totals.setdefault(month.currency, {})
         for certainty, amount in month.by_certainty.items():
             per[certainty] = per.get(certainty, 0) + amount
-    totals = {c: {str(k): v for k, v in sorted(t.items(), key=lambda kv: CERTAINTY_ORDER.index(Certainty(kv[0])))}
-              for c, t in sorted(totals.items())}
-    return Forecast(now, zone_info.key, lines, excluded, weekly, monthly, totals)
+    return {c: {str(k): v for k, v in sorted(t.items(), key=lambda kv: CERTAINTY_ORDER.index(Certainty(kv[0])))}
+            for c, t in sorted(totals.items())}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,127 +530,157 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
-_CLOSED = frozenset((MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED))
-_CERTAINTY_OF = {
-    MilestoneStatus.DELIVERED: Certainty.AWAITING_REVIEW,
-    MilestoneStatus.IN_PROGRESS: Certainty.IN_PROGRESS,
-    MilestoneStatus.PENDING: Certainty.NOT_STARTED,
-    MilestoneStatus.APPROVED: Certainty.HELD,
-    MilestoneStatus.RESOLVED: Certainty.HELD,
-}
+# ---------------------------------------------------------------------------------------------
+# The seller forecast from the database: totals over everything, lines a page at a time
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_LINES = 100  # lines per page of `GET /v1/forecast` (and the earnings page, the CLI)
+MAX_LINES = 1000
+ScheduleKey = tuple[int, int, str, str, int, str]  # line_key(): µs, certainty rank, currency, order, seq, id
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+# Local days bucketed by the database (PostgreSQL); lines dated outside them are bucketed here.
+_DAYS_BEFORE, _DAYS_AFTER = 92, 548
 
 
-def seller_milestone_lines(
-    terms: Iterable[Sequence[Any]],
-    rows: Iterable[Sequence[Any]],
-    now: datetime,
-    opened: dict[str, datetime] | None = None,
-) -> tuple[list[ForecastLine], list[ExcludedLine]]:
-    """`milestone_lines` straight from the loader's plain rows, in one pass per order.
+def epoch_us(at: datetime) -> int:
+    return (at - _EPOCH) // _US
 
-    Same rules and the same result as `milestone_lines(MilestoneInput…)` (a test holds them equal),
-    without building an intermediate object per milestone: the order's terms are read once per order
-    (`repo.ORDER_TERM_COLUMNS`), the milestone rows (`repo.OPEN_MILESTONE_COLUMNS`) come in any order
-    and are grouped here, and the day offsets are `timedelta`s cached by value.
+
+def from_epoch_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def encode_cursor(key: ScheduleKey) -> str:
+    """An opaque cursor: the schedule key of the last line of a page."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> ScheduleKey:
+    """The key in a cursor from `encode_cursor`; anything else is an input error (422), never a crash."""
+    bad = InvalidInput("invalid cursor", errors=[{"field": "after", "message": "use next_cursor of the previous page"}])
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= 400:
+        raise bad
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise bad from None
+    types = (int, int, str, str, int, str)
+    if (not isinstance(raw, list) or len(raw) != len(types)
+            or not all(type(v) is t for v, t in zip(raw, types, strict=True))
+            or not -(2**62) < raw[0] < 2**62 or not -(2**31) < raw[4] < 2**31 or not -1 <= raw[1] < 100
+            or any(len(v) > 100 or "\x00" in v for v in raw[2:4] + raw[5:])):
+        raise bad
+    return (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
+
+
+def page_limit(limit: int | None) -> int:
+    """The number of lines of one page: `DEFAULT_LINES` unless asked, at most `MAX_LINES`."""
+    if limit is None:
+        return DEFAULT_LINES
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LINES:
+        raise InvalidInput("invalid limit", errors=[{"field": "limit", "message": f"between 1 and {MAX_LINES}"}])
+    return limit
+
+
+class LocalDays:
+    """The viewer's local calendar days around now, as the UTC instants (µs) they start at.
+
+    A line dated between two starts falls on the earlier one's day: a binary search (or PostgreSQL's
+    `width_bucket` over the same list) instead of a time-zone conversion per line. Lines outside the
+    range are converted one by one. Each start is the first instant of its local day (a day whose
+    midnight is skipped by a DST jump starts at the jump), checked against `astimezone`.
     """
-    opened = opened or {}
-    terms_of = {t[0]: t for t in terms}
-    by_order: dict[str, list[Sequence[Any]]] = {}
-    for r in rows:
-        group = by_order.get(r[0])
-        if group is None:
-            by_order[r[0]] = [r]
-        else:
-            group.append(r)
-    days: dict[int, timedelta] = {}
 
-    def d(n: int) -> timedelta:
-        value = days.get(n)
-        if value is None:
-            value = days[n] = timedelta(days=n)
-        return value
+    def __init__(self, zone_info: ZoneInfo, now: datetime) -> None:
+        self.zone = zone_info
+        today = now.astimezone(zone_info).date()
+        days = [today + timedelta(days=k) for k in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)]
+        starts = [epoch_us(datetime.combine(d, time(), zone_info)) for d in days]
+        valid = all(a < b for a, b in pairwise(starts)) and all(
+            from_epoch_us(us).astimezone(zone_info).date() == d
+            and (k == 0 or from_epoch_us(us - 1).astimezone(zone_info).date() < d)
+            for k, (d, us) in enumerate(zip(days, starts, strict=True))
+        )
+        # (no valid list: every line converted one by one — still exact)
+        self.days, self.starts = (days, starts) if valid else ([today], [starts[_DAYS_BEFORE]])
 
-    pending, delivered, in_progress, disputed = (MilestoneStatus.PENDING, MilestoneStatus.DELIVERED,
-                                                 MilestoneStatus.IN_PROGRESS, MilestoneStatus.DISPUTED)
-    lines: list[ForecastLine] = []
-    excluded: list[ExcludedLine] = []
-    for order_id in sorted(by_order):
-        order_ms = by_order[order_id]
-        if len(order_ms) > 1:
-            order_ms.sort(key=lambda r: r[2])
-        (_, order_title, currency, release, review_days, clearance_days, fee_bps, grace_hours,
-         negotiation_days) = terms_of[order_id]
-        review, clearance = d(review_days), d(clearance_days)
-        # estimate_order: each open milestone starts when the one before it is expected to be approved
-        cursor = now
-        approved_by_id: dict[str, datetime] = {}
-        for r in order_ms:
-            status = r[4]
-            if status in _CLOSED:
-                continue
-            if status == delivered:
-                approved = r[12] or now + review
-            elif status == in_progress:
-                due_at = r[11]
-                approved = (due_at if due_at is not None and due_at > now else now) + review
-            elif status == disputed:
-                opened_at = opened.get(r[1]) or now
-                approved = max(now, opened_at + d(negotiation_days))
-            else:  # pending
-                approved = cursor + d(r[6] + review_days)
-            if approved > cursor:
-                cursor = approved
-            approved_by_id[r[1]] = approved
-        completion = max(approved_by_id.values(), default=now)
-        on_completion = release == ReleaseMode.ON_COMPLETION
-        for r in order_ms:
-            (_, milestone_id, seq, title, status, amount, _due_days, funded, released, refunded, held,
-             due_at, _review_due_at) = r
-            funded, released, refunded, held = int(funded), int(released), int(refunded), int(held)
-            if status == disputed:
-                excluded.append(ExcludedLine(currency, funded - released - refunded, order_id, order_title,
-                                             milestone_id, seq, title))
-                continue
-            if status in _CLOSED:
-                gross = held
-                approved_at = completion
-            else:
-                gross = funded - released - refunded - held if funded else int(amount)
-                approved_at = approved_by_id[milestone_id]
-            if on_completion:
-                approved_at = completion
-            if gross <= 0:
-                continue
-            fee = seller_fee(gross, fee_bps)
-            lines.append(
-                ForecastLine(
-                    approved_at + clearance, currency, gross - fee, gross, fee, _CERTAINTY_OF[status],
-                    order_id, order_title, milestone_id, seq, title,
-                    status == in_progress and due_at is not None
-                    and now > due_at + timedelta(hours=grace_hours),
-                    funded > 0 if status == pending else True,
-                )
-            )
-    return lines, excluded
+    def of_bucket(self, bucket: int | None) -> date | None:
+        """The day of `width_bucket(us, starts)` when inside the range, else None."""
+        if bucket is not None and 0 < bucket < len(self.starts):
+            return self.days[bucket - 1]
+        return None
+
+    def of(self, us: int) -> date:
+        bucket = bisect.bisect_right(self.starts, us)
+        return self.of_bucket(bucket) or from_epoch_us(us).astimezone(self.zone).date()
 
 
-def seller_forecast(session: Session, seller_id: str, *, now: datetime, tz: str | None = "UTC") -> Forecast:
-    """The forecast of a seller: five queries (balances, lots, order terms, milestones, open disputes
-    if any), plain tuples; the milestone lines are built in one pass (`seller_milestone_lines`).
-    Datetimes come back from `UTCDateTime` columns already aware UTC: nothing is normalised twice."""
-    zone_info = zone(tz)  # reject a bad zone before touching the database
+def seller_forecast(
+    session: Session,
+    seller_id: str,
+    *,
+    now: datetime,
+    tz: str | None = "UTC",
+    limit: int | None = None,
+    after: str | None = None,
+    all_lines: bool = False,
+) -> Forecast:
+    """The forecast of a seller: totals (per currency, week, month) over every line, and one page of
+    lines — the first `limit` (default `DEFAULT_LINES`) after the `after` cursor, in schedule order
+    (`line_key`) — or every line with `all_lines`.
+
+    Open milestones are forecast by the database in one statement (`repo.milestone_schedule`: the
+    same rules as `milestone_lines`, which a test holds equal), so nothing per milestone crosses the
+    driver except the page. Available balances and clearing lots are few and forecast here.
+    The cursor is the last line's key: a later page starts right after it, whatever changed since.
+    """
+    zone_info = zone(tz)  # reject bad input before touching the database
+    size = None if all_lines else page_limit(limit)
+    start = decode_cursor(after) if after is not None else None
+    days = LocalDays(zone_info, now)
     balances = repo.seller_account_balances(session, seller_id)
     available = {c: a for (acct, c), a in balances.items() if acct == postings.available_account(seller_id)}
     lots = [
         LotInput(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]), r[11])
         for r in repo.open_lot_rows(session, seller_id)
     ]
-    terms = repo.open_order_terms(session, seller_id)
-    rows = repo.open_milestone_values(session, seller_id) if terms else []
-    disputed = [r[1] for r in rows if r[4] == MilestoneStatus.DISPUTED]
-    opened = repo.disputed_deadlines(session, disputed) if disputed else {}
-    ms_lines, excluded = seller_milestone_lines(terms, rows, now, opened)
-    return _assemble(now, zone_info, ms_lines, excluded, lots, available)
+    schedule = repo.milestone_schedule(session, seller_id, now_us=epoch_us(now), day_starts_us=days.starts,
+                                       limit=size, after=start)
+
+    per_day: dict[tuple[str, date, Certainty], int] = {}
+    line_count = 0
+    for currency, rank, bucket, at, amount, count in schedule.day_totals:
+        local = days.of_bucket(bucket) if at is None else days.of(at)
+        assert local is not None  # PostgreSQL returns `at` for every line outside the buckets
+        key = (currency, local, CERTAINTY_ORDER[rank])
+        per_day[key] = per_day.get(key, 0) + amount
+        line_count += count
+    nearby = available_lines(available, now) + lot_lines(lots)  # few: all of them, in Python
+    for line in nearby:
+        key = (line.currency, days.of(epoch_us(line.expected_at)), line.certainty)
+        per_day[key] = per_day.get(key, 0) + line.amount
+    line_count += len(nearby)
+    weekly, monthly = roll_up(per_day)
+
+    keyed = [(line_key(line), line) for line in nearby]
+    keyed += [
+        ((us, rank, currency, order_id, seq, milestone_id),
+         ForecastLine(from_epoch_us(us), currency, net, gross, fee, CERTAINTY_ORDER[rank], order_id, order_title,
+                      milestone_id, seq, milestone_title, late, funded))
+        for (us, rank, currency, order_id, seq, milestone_id, net, gross, fee, late, funded, order_title,
+             milestone_title) in schedule.page
+    ]
+    if start is not None:
+        keyed = [kl for kl in keyed if kl[0] > start]
+    keyed.sort(key=lambda kl: kl[0])
+    next_cursor = None
+    if size is not None and len(keyed) > size:
+        keyed = keyed[:size]
+        next_cursor = encode_cursor(keyed[-1][0])
+    excluded = [ExcludedLine(*row) for row in schedule.excluded]
+    return Forecast(now, zone_info.key, [line for _, line in keyed], excluded, weekly, monthly,
+                    _currency_totals(monthly), line_count=line_count, next_cursor=next_cursor)
 
 
 def buyer_forecast(session: Session, buyer_id: str, *, now: datetime) -> BuyerForecast:

@@ -6,13 +6,34 @@ on PostgreSQL), so memory stays flat however long the ledger is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy import null as null_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from milepost.ledger import postings
 from milepost.ledger.models import ClearingLot, Posting, Transfer
@@ -157,17 +178,6 @@ def open_milestone_rows(
     ).all()
 
 
-ORDER_TERM_COLUMNS = (
-    Order.id, Order.title, Order.currency, Order.release, Order.review_days, Order.clearance_days,
-    Order.seller_fee_bps, Order.late_grace_hours, Order.dispute_negotiation_days,
-)
-OPEN_MILESTONE_COLUMNS = (
-    Milestone.order_id, Milestone.id, Milestone.seq, Milestone.title, Milestone.status, Milestone.amount,
-    Milestone.due_days, Milestone.funded_amount, Milestone.released_amount, Milestone.refunded_amount,
-    Milestone.held_for_seller_amount, Milestone.due_at, Milestone.review_due_at,
-)
-
-
 def _still_open() -> ColumnElement[bool]:
     return or_(
         Milestone.status.not_in(
@@ -175,25 +185,6 @@ def _still_open() -> ColumnElement[bool]:
         ),
         Milestone.held_for_seller_amount > 0,
     )
-
-
-def open_order_terms(session: Session, seller_id: str) -> Sequence[Any]:
-    """(ORDER_TERM_COLUMNS) of the seller's agreed or active orders: the terms the forecast needs,
-    once per order rather than repeated on every milestone row."""
-    return session.connection().execute(
-        select(*ORDER_TERM_COLUMNS).where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES))
-    ).all()
-
-
-def open_milestone_values(session: Session, seller_id: str) -> Sequence[Any]:
-    """(OPEN_MILESTONE_COLUMNS) of the open milestones of the seller's agreed or active orders, in no
-    particular order (the caller groups by order and sorts by seq: cheaper than a text sort in SQL)."""
-    # Core on the session's connection (same transaction): no ORM compile/result layer for 10k rows.
-    return session.connection().execute(
-        select(*OPEN_MILESTONE_COLUMNS)
-        .join(Order, Milestone.order_id == Order.id)
-        .where(Order.seller_id == seller_id, Order.status.in_(OPEN_ORDER_STATUSES), _still_open())
-    ).all()
 
 
 def open_lot_rows(session: Session, seller_id: str) -> Sequence[Any]:
@@ -461,3 +452,255 @@ def stream_postings(
             row[0], as_utc(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9] or "",
             row[10], row[11], int(row[12]),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast in SQL: the dated schedule of open milestones, totalled and paged by the database
+# ---------------------------------------------------------------------------------------------
+
+DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
+CLOSED_STATUSES = (MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED)
+# Certainty ranks (forecast.CERTAINTY_ORDER): held 2, awaiting_review 3, in_progress 4, not_started 5.
+# Disputed milestones get EXCLUDED_RANK: they are left out of the lines and the totals.
+EXCLUDED_RANK = 99
+
+
+class _EpochUs(FunctionElement[int]):
+    """Microseconds since 1970 (UTC) of a `UTCDateTime` column, as a 64-bit integer: exact (no
+    float), cheap to compare and to fetch, and the same number on both databases."""
+
+    inherit_cache = True
+    type = BigInteger()
+
+
+@compiles(_EpochUs, "postgresql")
+def _epoch_us_pg(element: _EpochUs, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
+
+
+@compiles(_EpochUs)
+def _epoch_us_sqlite(element: _EpochUs, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTCDateTime); no fraction → 0.
+    col = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER))"
+
+
+class _WidthBucket(FunctionElement[int]):
+    """PostgreSQL's `width_bucket(value, thresholds)`: how many thresholds are ≤ value (a binary
+    search in C). Elsewhere NULL: the caller then buckets the exact values itself."""
+
+    inherit_cache = True
+    type = Integer()
+
+
+@compiles(_WidthBucket, "postgresql")
+def _width_bucket_pg(element: _WidthBucket, compiler: Any, **kw: Any) -> str:
+    value, thresholds = element.clauses
+    return (f"width_bucket({compiler.process(value, **kw)}, "
+            f"CAST({compiler.process(thresholds, **kw)} AS BIGINT[]))")
+
+
+@compiles(_WidthBucket)
+def _width_bucket_other(element: _WidthBucket, compiler: Any, **kw: Any) -> str:
+    return "CAST(NULL AS INTEGER)"
+
+
+def _gt(left: Sequence[Any], right: Sequence[Any]) -> ColumnElement[bool]:
+    """(a, b, …) > (x, y, …), spelled out (row values compare differently across databases)."""
+    (a, *rest_a), (x, *rest_x) = left, right
+    if not rest_a:
+        return a > x
+    return or_(a > x, and_(a == x, _gt(rest_a, rest_x)))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleResult:
+    """What `milestone_schedule` returns: plain tuples, few of them whatever the seller's size."""
+
+    day_totals: list[tuple[str, int, int | None, int | None, int, int]]
+    # (currency, rank, bucket (PostgreSQL) or None, expected_us when not bucketed, net sum, lines)
+    page: list[tuple[Any, ...]]
+    # (expected_us, rank, currency, order_id, seq, milestone_id, net, gross, fee, late, funded,
+    #  order_title, milestone_title), sorted by the schedule key, at most `limit` + 1 of them
+    excluded: list[tuple[Any, ...]]
+    # (currency, gross, order_id, order_title, milestone_id, seq, milestone_title), by order and seq
+
+
+def milestone_schedule(
+    session: Session,
+    seller_id: str,
+    *,
+    now_us: int,
+    day_starts_us: Sequence[int],
+    limit: int | None,
+    after: tuple[int, int, str, str, int, str] | None,
+) -> ScheduleResult:
+    """The forecast of every open milestone of the seller, computed by the database in one statement.
+
+    The rules are `forecast.milestone_lines` (which tests hold this equal to), written as window
+    functions over each order's open milestones in `seq` order (see `_schedule_statement`).
+
+    Returns the net sums per (currency, certainty, local day) — `day_starts_us` are the UTC instants
+    the viewer's local days start, PostgreSQL bins each line into them (`width_bucket`); lines
+    outside them (and every line on SQLite) come back per exact instant — the first `limit` lines
+    after the `after` key (all of them when `limit` is None), and the disputed (excluded) milestones.
+    """
+    dialect = session.get_bind().dialect.name
+    first = after or (-(2**63), -1, "", "", -1, "")
+    params = {
+        "seller_id": seller_id, "now_us": now_us, "day_starts": list(day_starts_us),
+        "n_days": len(day_starts_us), "limit": 2**62 if limit is None else limit + 1,
+        **{f"after_{i}": value for i, value in enumerate(first)},
+    }
+    day_totals: list[tuple[str, int, int | None, int | None, int, int]] = []
+    page_rows: list[tuple[Any, ...]] = []
+    excluded: list[tuple[Any, ...]] = []
+    for row in session.connection().execute(_schedule_statement(dialect), params):
+        kind = row[0]
+        if kind == 0:
+            day_totals.append((row[3], row[2], row[14], row[1], int(row[7]), int(row[8])))
+        elif kind == 1:
+            page_rows.append((int(row[1]), row[2], row[3], row[4], row[5], row[6], int(row[7]), int(row[8]),
+                              int(row[9]), bool(row[10]), bool(row[11]), row[12], row[13]))
+        else:
+            excluded.append((row[3], int(row[8]), row[4], row[12], row[6], row[5], row[13]))
+    # Sorted here, not in SQL: SQLite allows no ORDER BY inside a UNION's parts (ids are ASCII, so
+    # Python's order is the byte order the database used for the page's LIMIT).
+    page_rows.sort(key=lambda r: r[:6])
+    excluded.sort(key=lambda r: (r[2], r[5]))
+    return ScheduleResult(day_totals, page_rows, excluded)
+
+
+@functools.cache
+def _schedule_statement(dialect: str) -> Any:
+    """The statement of `milestone_schedule`, built once per dialect (building it costs more than
+    running it); everything that varies is a bound parameter.
+
+    The chain — each pending milestone starts when the one before it is expected to be approved —
+    is a running maximum: with `d` the due + review days of a pending milestone (0 otherwise), `S`
+    their running sum and `F` the fixed expected approval of a delivered / in-progress / disputed
+    one, ``cursor_i = S_i + max(now, max_{j ≤ i} (F_j − S_j))``, and a pending milestone is approved
+    at its cursor. Amounts are net of `floor(gross × bps / 10000)`, computed without 64-bit overflow.
+    """
+    from milepost.disputes.models import Dispute
+
+    pg = dialect == "postgresql"
+
+    def bytewise(column: Any) -> Any:
+        # ids and currency codes ordered byte by byte (as Python orders str), not by the locale
+        return column.collate("C") if pg else column
+
+    m, o = Milestone, Order
+    pending, delivered, in_progress, disputed = (MilestoneStatus.PENDING, MilestoneStatus.DELIVERED,
+                                                 MilestoneStatus.IN_PROGRESS, MilestoneStatus.DISPUTED)
+    now = bindparam("now_us", type_=BigInteger())
+    day = literal(DAY_US, BigInteger())
+    review = o.review_days * day
+    due_us = _EpochUs(m.due_at)
+    opened_us = (
+        select(func.max(_EpochUs(Dispute.opened_at)))
+        .where(Dispute.milestone_id == m.id, Dispute.resolved_at.is_(None))
+        .scalar_subquery()
+    )
+    negotiated = func.coalesce(opened_us, now) + o.dispute_negotiation_days * day
+    fixed = case(
+        (m.status == delivered, func.coalesce(_EpochUs(m.review_due_at), now + review)),
+        (m.status == in_progress, case((due_us > now, due_us), else_=now) + review),
+        (m.status == disputed, case((negotiated > now, negotiated), else_=now)),
+        else_=None,
+    )
+    closed = m.status.in_(CLOSED_STATUSES)
+    gross = case(
+        (closed, m.held_for_seller_amount),
+        (m.status == disputed, m.funded_amount - m.released_amount - m.refunded_amount),
+        (m.funded_amount > 0,
+         m.funded_amount - m.released_amount - m.refunded_amount - m.held_for_seller_amount),
+        else_=m.amount,
+    )
+    rank = case(
+        (m.status == disputed, EXCLUDED_RANK), (m.status == delivered, 3), (m.status == in_progress, 4),
+        (m.status == pending, 5), else_=2,
+    )
+    base = (
+        select(
+            m.order_id.label("order_id"), m.id.label("milestone_id"), m.seq.label("seq"),
+            o.currency.label("currency"), rank.label("rank"), gross.label("gross"),
+            o.seller_fee_bps.label("bps"), closed.label("closed"),
+            (o.release == "on_completion").label("on_completion"),
+            (o.clearance_days * day).label("clearance"),
+            case((m.status == pending, (m.due_days + o.review_days) * day), else_=0).label("d"),
+            fixed.label("fixed"),
+            and_(m.status == in_progress, m.due_at.is_not(None),
+                 now > due_us + o.late_grace_hours * literal(HOUR_US, BigInteger())).label("late"),
+            or_(m.status != pending, m.funded_amount > 0).label("funded"),
+        )
+        .join(o, m.order_id == o.id)
+        .where(o.seller_id == bindparam("seller_id"), o.status.in_(OPEN_ORDER_STATUSES), _still_open())
+        .subquery("base")
+    )
+    # Partitions only group (equality), so they need no byte-wise collation.
+    b = base.c
+    running = (
+        select(base, cast(func.sum(b.d).over(partition_by=b.order_id, order_by=b.seq, rows=(None, 0)),
+                          BigInteger).label("s"))
+        .subquery("running")
+    )
+    r = running.c
+    best = func.max(r.fixed - r.s).over(partition_by=r.order_id, order_by=r.seq, rows=(None, 0))
+    approved_at = case(
+        (r.closed, None),
+        (r.fixed.is_not(None), r.fixed),
+        else_=r.s + case((best > now, best), else_=now),
+    )
+    approved = select(running, approved_at.label("approved")).subquery("approved")
+    a = approved.c
+    completion = func.coalesce(func.max(a.approved).over(partition_by=a.order_id), now)
+    expected = case((or_(a.closed, a.on_completion), completion), else_=a.approved) + a.clearance
+    fee = (a.gross // 10_000) * a.bps + ((a.gross % 10_000) * a.bps) // 10_000
+    lines = (
+        select(
+            a.order_id, a.milestone_id, a.seq, a.currency, a.rank, a.gross, fee.label("fee"),
+            (a.gross - fee).label("net"), expected.label("expected_us"), a.late, a.funded,
+        )
+        .cte("lines")
+        .prefix_with("MATERIALIZED")
+    )
+    c = lines.c
+    # (not a WHERE of `lines`: that would run before its window functions and drop rows from the chain)
+    scheduled = and_(c.rank != EXCLUDED_RANK, c.gross > 0)
+    bucket = _WidthBucket(c.expected_us, bindparam("day_starts", type_=ARRAY(BigInteger())))
+    at = case((and_(bucket > 0, bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
+    key = (c.expected_us, c.rank, bytewise(c.currency), bytewise(c.order_id), c.seq, bytewise(c.milestone_id))
+    after = [bindparam(f"after_{i}", type_=t) for i, t in
+             enumerate((BigInteger(), Integer(), String(), String(), Integer(), String()))]
+    page = (
+        select(c).where(scheduled, _gt(key, after)).order_by(*key).limit(bindparam("limit", type_=BigInteger()))
+        .subquery("page")
+    )
+    p = page.c
+
+    def null(type_: Any) -> Any:
+        return cast(null_(), type_)
+
+    def title_of(model: Any, id_: Any) -> Any:
+        # a primary-key lookup per row of the (short) page, not a join over the whole table
+        return select(model.title).where(model.id == id_).scalar_subquery()
+
+    # One statement, so the lines are computed once: three kinds of rows in one shape —
+    # 0 day totals, 1 the page, 2 the excluded (disputed) milestones.
+    text_, big, int_, bool_ = String(), BigInteger(), Integer(), Boolean()
+    return union_all(
+        select(literal(0, int_), at, c.rank, c.currency, null(text_), null(int_), null(text_),
+               cast(func.sum(c.net), big), cast(func.count(), big), null(big), null(bool_), null(bool_),
+               null(text_), null(text_), bucket)
+        .where(scheduled)
+        .group_by(c.currency, c.rank, bucket, at),
+        select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
+               p.net, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id), title_of(m, p.milestone_id),
+               null(int_)),
+        select(literal(2, int_), null(big), c.rank, c.currency, c.order_id, c.seq, c.milestone_id, null(big),
+               c.gross, null(big), null(bool_), null(bool_), title_of(o, c.order_id),
+               title_of(m, c.milestone_id), null(int_))
+        .where(c.rank == EXCLUDED_RANK),
+    )
