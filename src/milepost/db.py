@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event, orm
+from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
 from milepost.clock import as_utc
@@ -99,6 +100,61 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     )
 
 
+class Session(orm.Session):
+    """The session of every unit of work: the ORM's, plus Core inserts queued until the next flush.
+
+    Rows that nothing in the command reads back (events, timers) are queued with `insert_later`
+    and go out as one statement per table — a multi-row executemany — whenever the session
+    flushes: before a query (autoflush), on an explicit flush, before a savepoint, and at commit.
+    They follow the ORM's own changes, so a queued row may reference an object the ORM still held
+    as pending. An approval queues three events and two timers: two statements instead of five,
+    and no ORM bookkeeping for them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued: dict[Insert, list[dict[str, Any]]] = {}
+
+    def flush(self, objects: Any = None) -> None:
+        super().flush(objects)
+        if self._queued:
+            queued, self._queued = self._queued, {}
+            conn = self.connection()
+            for statement, rows in queued.items():
+                conn.execute(statement, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _send_queued_before_commit(session: Session) -> None:
+    if session._queued:
+        session.flush()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_queued_on_rollback(session: Session, _previous: Any) -> None:
+    # A rolled-back savepoint only drops rows queued after it: beginning one flushed the queue.
+    session._queued.clear()
+
+
+def insert_later(session: orm.Session, statement: Insert, row: dict[str, Any]) -> None:
+    """Queue one row of a prebuilt INSERT; it is sent with the session's next flush (see `Session`)."""
+    if isinstance(session, Session):
+        session._queued.setdefault(statement, []).append(row)
+    else:  # a plain ORM session (none in the app): no queue, send it now
+        insert_now(session, statement, row)
+
+
+def insert_now(session: orm.Session, statement: Insert, params: Any) -> CursorResult[Any]:
+    """Run a prebuilt Core INSERT now, on the session's connection, without the ORM's unit of work.
+
+    Only objects the session holds as new are flushed first — the row may reference one of them;
+    changes to loaded objects (and queued rows) wait for the next flush as usual.
+    """
+    if session.new:
+        session.flush()
+    return session.connection().execute(statement, params)
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -109,9 +165,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, echo=echo, pool_size=pool_size)
-        self._write = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._write = sessionmaker(self.engine, class_=Session, expire_on_commit=False, autoflush=True)
         read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
-        self._read = sessionmaker(read_engine, expire_on_commit=False, autoflush=True)
+        self._read = sessionmaker(read_engine, class_=Session, expire_on_commit=False, autoflush=True)
 
     @property
     def dialect(self) -> str:

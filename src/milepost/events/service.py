@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from milepost.db import new_id
+from sqlalchemy import insert
+
+from milepost.db import insert_later, new_id
 from milepost.events.models import Event
 
 if TYPE_CHECKING:
     from milepost.accounts.models import User
     from milepost.context import Ctx
+
+# Nothing reads an event back in the command that records it, so events are queued and sent
+# together, one multi-row INSERT per flush (milepost.db.Session), instead of as ORM objects.
+_INSERT_EVENT = insert(Event)
 
 
 def record(
@@ -21,16 +27,18 @@ def record(
     actor_role: str,
     milestone_id: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> Event:
-    event = Event(
-        uid=new_id("evt"),
-        type=type,
-        order_id=order_id,
-        milestone_id=milestone_id,
-        actor_id=actor.id if actor else None,
-        actor_role=actor_role,
-        payload=payload or {},
-        created_at=ctx.now,
+) -> None:
+    insert_later(
+        ctx.session,
+        _INSERT_EVENT,
+        {
+            "uid": new_id("evt"),
+            "type": type,
+            "order_id": order_id,
+            "milestone_id": milestone_id,
+            "actor_id": actor.id if actor else None,
+            "actor_role": actor_role,
+            "payload": payload or {},
+            "created_at": ctx.now,
+        },
     )
-    ctx.session.add(event)
-    return event

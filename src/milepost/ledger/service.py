@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import insert
 
-from milepost.db import new_id
+from milepost.db import insert_now, new_id
 from milepost.events import service as events
 from milepost.ledger import postings
 from milepost.ledger.models import ClearingLot, Posting, Transfer
@@ -17,6 +17,20 @@ if TYPE_CHECKING:
     from milepost.accounts.models import User
     from milepost.context import Ctx
     from milepost.orders.models import Milestone, Order
+
+# Ledger rows are written with prebuilt Core inserts, not ORM objects: they are append-only and
+# nothing in the command reads them back but the transfer id, which RETURNING hands over. The ORM's
+# unit of work for them (identity map, flush ordering, one round trip per object) was most of the
+# Python an approval cost (bench/README.md).
+_INSERT_TRANSFER = insert(Transfer).returning(Transfer.id)
+_INSERT_POSTINGS = insert(Posting)
+_INSERT_LOT = insert(ClearingLot)
+
+
+class BookedTransfer(NamedTuple):
+    id: int
+    kind: str
+    idempotency_key: str
 
 
 def book(
@@ -32,32 +46,33 @@ def book(
     memo: str = "",
     actor: User | None = None,
     actor_role: str = "system",
-) -> Transfer:
+) -> BookedTransfer:
     """Insert one transfer with its postings and its event.
 
     The unique `key` makes a second booking of the same movement fail at the database, so a race
     that slipped past the state checks still cannot move money twice.
     """
-    transfer = Transfer(
-        kind=spec.kind,
-        currency=spec.currency,
-        idempotency_key=key,
-        order_id=order_id,
-        milestone_id=milestone_id,
-        lot_id=lot_id,
-        payout_id=payout_id,
-        external_ref=external_ref,
-        memo=memo[:300],
-        created_at=ctx.now,
-    )
-    ctx.session.add(transfer)
-    ctx.session.flush()
-    # One executemany without RETURNING: nothing reads posting ids back, and ORM objects cost a
-    # round trip each on SQLite (INSERT … RETURNING per row) plus their bookkeeping.
-    ctx.session.execute(
-        insert(Posting),
+    transfer_id: int = insert_now(
+        ctx.session,
+        _INSERT_TRANSFER,
+        {
+            "kind": spec.kind,
+            "currency": spec.currency,
+            "idempotency_key": key,
+            "order_id": order_id,
+            "milestone_id": milestone_id,
+            "lot_id": lot_id,
+            "payout_id": payout_id,
+            "external_ref": external_ref,
+            "memo": memo[:300],
+            "created_at": ctx.now,
+        },
+    ).scalar_one()
+    insert_now(
+        ctx.session,
+        _INSERT_POSTINGS,
         [
-            {"transfer_id": transfer.id, "account": p.account, "currency": spec.currency, "amount": p.amount}
+            {"transfer_id": transfer_id, "account": p.account, "currency": spec.currency, "amount": p.amount}
             for p in spec.postings
         ],
     )
@@ -69,21 +84,22 @@ def book(
         actor=actor,
         actor_role=actor_role,
         payload={
-            "transfer_id": transfer.id,
+            "transfer_id": transfer_id,
             "kind": str(spec.kind),
             "currency": spec.currency,
             "postings": [{"account": p.account, "amount": p.amount} for p in spec.postings],
         },
     )
-    return transfer
+    return BookedTransfer(transfer_id, spec.kind, key)
 
 
 def release_to_seller(
     ctx: Ctx, *, order: Order, milestone: Milestone, amount: int, actor_role: str = "system"
-) -> ClearingLot | None:
+) -> str | None:
     """Release `amount` of a milestone's escrow to the seller: fee to the platform, net into clearing.
 
-    The net amount becomes a clearing lot available after the order's clearance days.
+    The net amount becomes a clearing lot available after the order's clearance days. Returns the
+    lot's id (None when there was nothing to release).
     """
     if amount <= 0:
         return None
@@ -106,41 +122,48 @@ def release_to_seller(
         actor_role=actor_role,
     )
     milestone.released_amount += amount
-    lot = ClearingLot(
-        id=lot_id,
-        seller_id=order.seller_id,
-        order_id=order.id,
-        milestone_id=milestone.id,
-        currency=order.currency,
-        gross_amount=rel.gross,
-        fee_amount=rel.fee,
-        amount=rel.net,
-        released_at=ctx.now,
-        available_at=ctx.now + timedelta(days=order.clearance_days),
-        release_transfer_id=transfer.id,
+    available_at = ctx.now + timedelta(days=order.clearance_days)
+    # The fee took everything: nothing to clear. A lot due already clears in this transaction.
+    clears_now = rel.net == 0 or available_at <= ctx.now
+    insert_now(
+        ctx.session,
+        _INSERT_LOT,
+        {
+            "id": lot_id,
+            "seller_id": order.seller_id,
+            "order_id": order.id,
+            "milestone_id": milestone.id,
+            "currency": order.currency,
+            "gross_amount": rel.gross,
+            "fee_amount": rel.fee,
+            "amount": rel.net,
+            "released_at": ctx.now,
+            "available_at": available_at,
+            "cleared_at": ctx.now if clears_now else None,
+            "release_transfer_id": transfer.id,
+        },
     )
-    ctx.session.add(lot)
-    if rel.net == 0:
-        lot.cleared_at = ctx.now  # the fee took everything: nothing to clear
-    elif lot.available_at <= ctx.now:
-        clear_lot(ctx, lot)
+    if clears_now:
+        if rel.net:
+            _book_clear(ctx, lot_id=lot_id, seller_id=order.seller_id, currency=order.currency,
+                        amount=rel.net, order_id=order.id, milestone_id=milestone.id)
     else:
         timers.schedule(
             ctx,
             kind="clear_lot",
-            due_at=lot.available_at,
-            dedupe_key=f"clear:{lot.id}",
+            due_at=available_at,
+            dedupe_key=f"clear:{lot_id}",
             order_id=order.id,
             milestone_id=milestone.id,
-            subject_id=lot.id,
+            subject_id=lot_id,
         )
-    return lot
+    return lot_id
 
 
 def refund_to_buyer(
     ctx: Ctx, *, order: Order, milestone: Milestone, amount: int, reason: str,
     actor_role: str = "system",
-) -> Transfer | None:
+) -> BookedTransfer | None:
     """Return `amount` of a milestone's escrow to the buyer, with the buyer fee on it."""
     if amount <= 0:
         return None
@@ -173,19 +196,19 @@ def refund_to_buyer(
     return transfer
 
 
-def clear_lot(ctx: Ctx, lot: ClearingLot) -> Transfer | None:
+def clear_lot(ctx: Ctx, lot: ClearingLot) -> BookedTransfer | None:
     """Move a due lot from clearing to available, exactly once."""
     if lot.cleared_at is not None:
         return None
-    spec = postings.clear(seller_id=lot.seller_id, currency=lot.currency, amount=lot.amount)
-    transfer = book(
-        ctx,
-        spec,
-        key=f"clear:{lot.id}",
-        order_id=lot.order_id,
-        milestone_id=lot.milestone_id,
-        lot_id=lot.id,
-        memo="cleared",
-    )
+    transfer = _book_clear(ctx, lot_id=lot.id, seller_id=lot.seller_id, currency=lot.currency,
+                           amount=lot.amount, order_id=lot.order_id, milestone_id=lot.milestone_id)
     lot.cleared_at = ctx.now
     return transfer
+
+
+def _book_clear(
+    ctx: Ctx, *, lot_id: str, seller_id: str, currency: str, amount: int, order_id: str, milestone_id: str
+) -> BookedTransfer:
+    spec = postings.clear(seller_id=seller_id, currency=currency, amount=amount)
+    return book(ctx, spec, key=f"clear:{lot_id}", order_id=order_id, milestone_id=milestone_id,
+                lot_id=lot_id, memo="cleared")

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from milepost.orders.models import Delivery, DeliveryFile, Milestone, Order, PlanVersion
+
+# The reads every command on an order starts with, built once: building a select and its cache key
+# per call cost more Python than running it (bench/README.md, approvals).
+_ORDER = select(Order).where(Order.id == bindparam("order_id"))
+# Every command on an order serialises on the order row: milestones run in sequence and a command
+# may touch several of them.
+_LOCKED_ORDER = _ORDER.with_for_update().execution_options(populate_existing=True)
+_MILESTONES = (
+    select(Milestone)
+    .where(Milestone.order_id == bindparam("order_id"))
+    .order_by(Milestone.seq)
+    .execution_options(populate_existing=True)
+)
+_ORDER_AND_MILESTONES = (
+    select(Order, Milestone)
+    .outerjoin(Milestone, Milestone.order_id == Order.id)
+    .where(Order.id == bindparam("order_id"))
+    .order_by(Milestone.seq)
+    .execution_options(populate_existing=True)
+)
 
 
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order | None:
     if not isinstance(order_id, str) or len(order_id) > 40:
         return None
-    query = select(Order).where(Order.id == order_id)
-    if lock:
-        # Every command on an order serialises on the order row: milestones run in sequence and a
-        # command may touch several of them.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.scalars(query).first()
+    return session.scalars(_LOCKED_ORDER if lock else _ORDER, {"order_id": order_id}).first()
 
 
 def locked_order_and_milestones(session: Session, order_id: str) -> tuple[Order | None, list[Milestone]]:
@@ -35,26 +50,14 @@ def locked_order_and_milestones(session: Session, order_id: str) -> tuple[Order 
         return order, (milestones_of(session, order.id) if order is not None else [])
     if not isinstance(order_id, str) or len(order_id) > 40:
         return None, []
-    rows = session.execute(
-        select(Order, Milestone)
-        .outerjoin(Milestone, Milestone.order_id == Order.id)
-        .where(Order.id == order_id)
-        .order_by(Milestone.seq)
-        .execution_options(populate_existing=True)
-    ).all()
+    rows = session.execute(_ORDER_AND_MILESTONES, {"order_id": order_id}).all()
     if not rows:
         return None, []
     return rows[0][0], [m for _, m in rows if m is not None]
 
 
 def milestones_of(session: Session, order_id: str) -> list[Milestone]:
-    query = (
-        select(Milestone)
-        .where(Milestone.order_id == order_id)
-        .order_by(Milestone.seq)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(query).all())
+    return list(session.scalars(_MILESTONES, {"order_id": order_id}).all())
 
 
 def milestones_of_orders(session: Session, order_ids: Sequence[str]) -> dict[str, list[Milestone]]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 
+from milepost.db import insert_later
 from milepost.timers.models import Timer
 
 if TYPE_CHECKING:
@@ -44,27 +46,28 @@ def schedule(
     milestone_id: str | None = None,
     subject_id: str | None = None,
 ) -> None:
-    """Persist a timer; scheduling the same dedupe_key again does nothing."""
-    values = {
-        "kind": kind,
-        "due_at": due_at,
-        "dedupe_key": dedupe_key,
-        "order_id": order_id,
-        "milestone_id": milestone_id,
-        "subject_id": subject_id,
-        "created_at": ctx.now,
-    }
-    # On the session's connection, not session.execute: a timer row depends on no pending ORM
-    # object but its order (the only foreign key), so it need not trigger a full autoflush — each
-    # avoided flush was a separate round of UPDATE/INSERT statements per command.
-    if any(getattr(obj, "__tablename__", None) == "orders" for obj in ctx.session.new):
-        ctx.session.flush()
-    conn = ctx.session.connection()
-    conn.execute(_schedule_statement(conn.dialect.name), values)
+    """Persist a timer; scheduling the same dedupe_key again does nothing.
+
+    The row is queued and sent with the session's next flush (milepost.db.Session): timers
+    scheduled by one command go out as one statement, after the order they belong to.
+    """
+    insert_later(
+        ctx.session,
+        _schedule_statement(ctx.session.get_bind().dialect.name),
+        {
+            "kind": kind,
+            "due_at": due_at,
+            "dedupe_key": dedupe_key,
+            "order_id": order_id,
+            "milestone_id": milestone_id,
+            "subject_id": subject_id,
+            "created_at": ctx.now,
+        },
+    )
 
 
 @functools.cache
-def _schedule_statement(dialect: str) -> Any:
+def _schedule_statement(dialect: str) -> Insert:
     # Built once per dialect and executed with bound values: building the statement with
     # .values(...) per call cost more Python than the INSERT itself (bench/README.md).
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
