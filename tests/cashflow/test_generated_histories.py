@@ -111,7 +111,7 @@ def test_generated_history_exports_tie_out(runtime, clock, tmp_path_factory, spe
         for period in (exports.Period(), exports.parse_period(None, day), exports.parse_period(day, None)):
             for s in statements.period_statement(ctx.session, seller_id=seller.id, period=period):
                 assert s.ties_out, s
-        f = forecast.seller_forecast(ctx.session, seller.id, now=ctx.now)
+        f = forecast.seller_forecast(ctx.session, seller.id, now=ctx.now, all_lines=True)
         balances = {b.currency: b for b in service.balances_for(ctx.session, seller.id)}
         disputed = {(e.currency): 0 for e in f.excluded}
         for currency, b in balances.items():

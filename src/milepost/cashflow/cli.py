@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
         seller: Annotated[str, typer.Option("--seller", help="The seller's e-mail address")],
         tz: Annotated[str | None, typer.Option(help="IANA time zone for the weekly totals "
                                                "(default: the seller's)")] = None,
+        limit: Annotated[int, typer.Option(help="Lines to show (the totals always cover every line)")] = 100,
+        after: Annotated[str | None, typer.Option(help="Show the lines after this cursor (printed "
+                                                  "when more lines follow)")] = None,
     ) -> None:
-        """Print a seller's dated cash-flow forecast and its weekly totals."""
+        """Print a seller's dated cash-flow forecast (one page of lines) and its weekly totals."""
         from milepost.accounts import service as accounts
         from milepost.cashflow import forecast as fc
         from milepost.cashflow import service
@@ -47,7 +50,8 @@ def register(app: typer.Typer) -> None:
         try:
             with rt.reading() as ctx:
                 user = accounts.get_user_by_email(ctx.session, accounts.normalize_email(seller))
-                result = fc.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone)
+                result = fc.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone,
+                                            limit=limit, after=after)
                 balances = service.balances_for(ctx.session, user.id)
         except MilepostError as exc:
             raise _fail(str(exc)) from None
@@ -80,6 +84,9 @@ def register(app: typer.Typer) -> None:
                 format_money(line.amount, line.currency), format_money(line.fee_amount, line.currency),
             )
         console.print(table)
+        if result.next_cursor:
+            console.print(f"[dim]{len(result.lines)} of {result.line_count} lines; the next ones: "
+                          f"--after {result.next_cursor}[/]")
         for e in result.excluded:
             console.print(f"[yellow]in dispute, not forecast:[/] {e.order_title} #{e.seq} "
                           f"{format_money(e.gross_amount, e.currency)}")

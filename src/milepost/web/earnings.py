@@ -66,14 +66,20 @@ def weekly_chart(weekly: list[Any], currency: str, *, height: float = 160.0) -> 
 
 
 def _context(runtime: Any, user: Any, form: dict[str, str] | None = None,
-             errors: dict[str, str] | None = None) -> dict[str, Any]:
+             errors: dict[str, str] | None = None, after: str | None = None) -> dict[str, Any]:
     now = runtime.clock.now()
+    if after is not None:
+        try:
+            cashflow_forecast.decode_cursor(after)
+        except InvalidInput:
+            after = None  # a stale or mangled link: show the first page
     with runtime.reading() as ctx:
         balances = cashflow.balances_for(ctx.session, user.id)
         try:
-            forecast = cashflow_forecast.seller_forecast(ctx.session, user.id, now=now, tz=user.timezone)
+            forecast = cashflow_forecast.seller_forecast(ctx.session, user.id, now=now, tz=user.timezone,
+                                                         after=after)
         except InvalidInput:
-            forecast = cashflow_forecast.seller_forecast(ctx.session, user.id, now=now, tz="UTC")
+            forecast = cashflow_forecast.seller_forecast(ctx.session, user.id, now=now, tz="UTC", after=after)
         recent = payouts.payouts_of(ctx, user.id, limit=10)
     currencies = sorted({b.currency for b in balances} | {line.currency for line in forecast.lines})
     charts = {c: weekly_chart(forecast.weekly, c) for c in currencies}
@@ -81,13 +87,15 @@ def _context(runtime: Any, user: Any, form: dict[str, str] | None = None,
         "balances": balances, "forecast": forecast, "charts": charts, "currencies": currencies,
         "certainty_labels": CERTAINTY_LABELS, "payouts": recent,
         "min_payout": runtime.settings.min_payout_major, "form": form or {}, "errors": errors or {},
-        "formats": [f.value for f in exports.ExportFormat],
+        "formats": [f.value for f in exports.ExportFormat], "after": after,
     }
 
 
 @router.get("/earnings", response_class=HTMLResponse)
-def earnings(request: Request, runtime: RuntimeDep, user: UserDep) -> Response:
-    return render(request, "earnings.html", _context(runtime, user))
+def earnings(request: Request, runtime: RuntimeDep, user: UserDep, after: str | None = None) -> Response:
+    """The chart is drawn from the totals (every line); the table shows one page of lines, with a
+    link to the next page (`?after=<cursor>`)."""
+    return render(request, "earnings.html", _context(runtime, user, after=after))
 
 
 @router.post("/earnings/payouts", response_class=HTMLResponse)
