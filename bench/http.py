@@ -4,9 +4,14 @@ The server runs as its own process tree (`milepost serve --workers N`, uvicorn w
 the in-process timer worker) on 127.0.0.1 against a fresh migrated database of the throwaway
 cluster. Buyer/seller pairs register through the API. The load generator (bench.loadgen, async
 httpx, open loop) runs in a separate process per step; each step offers a fixed rate for a fixed
-time. A step is *sustained* when ≥ 95 % of the offered arrivals completed, no request failed and
-p99 < 100 ms; the result is the highest sustained step (its p50/p99 reported). Steps stop at the first
-unsustained one. The server tree's RSS is sampled throughout: memory.serve_peak_mb is its peak.
+time. A warm-up first takes every pair through one whole lifecycle (closed loop, each user on its
+own connection, so every worker has served every kind of request); the pairs' places in their
+lifecycles carry over from step to step. A step is *sustained* when ≥ 95 % of the offered arrivals
+completed, no request failed and p99 < 100 ms; the result is the highest sustained step (its p50/p99
+reported, and per endpoint under http.endpoints.*). The coarse ladder stops at the first
+unsustained step, then quarter steps between the last sustained rate and that one refine it. The
+server tree's RSS is sampled throughout: memory.serve_peak_mb is the peak of the sum, the other
+memory.serve_* keys the supervisor's and the largest single process's peaks.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Workspace, log, tree_rss_mb
+from bench.common import Workspace, children_of, log, rss_mb
 from milepost.devtools.postgres import free_port, wait_for_port
 
 SERVE_WORKERS = int(os.environ.get("BENCH_SERVE_WORKERS", "4"))
@@ -112,11 +117,19 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
         stderr=open(ws.root / "serve.log", "w"),  # noqa: SIM115
     )
     peak = [0.0]
+    peak_by_pid: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], tree_rss_mb(server.pid))
+            pids, i = [server.pid], 0
+            while i < len(pids):  # the supervisor, its workers, and anything they started
+                pids.extend(children_of(pids[i]))
+                i += 1
+            rss = {pid: rss_mb(pid) for pid in pids}
+            peak[0] = max(peak[0], sum(rss.values()))
+            for pid, mb in rss.items():
+                peak_by_pid[pid] = max(peak_by_pid.get(pid, 0.0), mb)
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -142,33 +155,51 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
             _register(client, "first@load.example")  # the real path works
             pairs = _users_with_tokens(ws, url, PAIRS)
         log(f"http: serve with {SERVE_WORKERS} workers on :{port}, {PAIRS} pairs registered")
-        # Warm every worker process (imports, templates, pool connections) with every kind of
-        # request before measuring: a cold first request in one of four workers otherwise *is* the
-        # p99 of a short step.
-        warm = _step(
-            ws,
-            base,
-            pairs,
-            rate=2 * min(sizes.http_rates),
-            seconds=min(6.0, 2 * sizes.http_step_seconds),
+        state = ws.root / "pairs-state.json"
+        # Warm-up: every pair runs one whole lifecycle closed-loop, each user on its own
+        # connection, so every worker process has served every kind of request (first-call costs:
+        # lazy imports, SQL compilation, pool connections) before anything is measured, and the
+        # pairs leave it at different points of their lifecycles, so the measured mix is steady.
+        warm = _step(ws, base, pairs, rate=1, seconds=120, state=state, warm_lifecycles=1)
+        log(
+            f"http warm-up: {warm['completed']} requests, {warm['lifecycles_completed']} "
+            f"lifecycles, {warm['achieved_rps']:.0f} rps closed-loop, p50 {warm['p50_ms']:.0f} ms"
         )
-        log(f"http warm-up: {warm['achieved_rps']:.0f} rps, p99 {warm['p99_ms']:.0f} ms")
-        for rate in sizes.http_rates:
-            result = _step(ws, base, pairs, rate=rate, seconds=sizes.http_step_seconds)
+
+        def measure(rate: int) -> dict[str, Any]:
+            result = _step(ws, base, pairs, rate=rate, seconds=sizes.http_step_seconds, state=state)
             result["sustained"] = (
                 result["completed"] >= 0.95 * result["arrivals"]
                 and result["errors"] == 0
                 and result["p99_ms"] < P99_TARGET_MS
             )
             steps.append(result)
+            slow = sorted(result["endpoints"].items(), key=lambda kv: -kv[1]["p99_ms"])[:3]
             log(
                 f"http {rate} rps offered: {result['achieved_rps']:.0f} rps done, p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}, not offered "
-                f"{result['not_offered']} → {'sustained' if result['sustained'] else 'NOT sustained'}"
+                f"{result['not_offered']} → {'sustained' if result['sustained'] else 'NOT sustained'}; "
+                "slowest p99: "
+                + ", ".join(f"{route} {v['p99_ms']:.0f} ms" for route, v in slow)
                 + (f" {result['error_samples'][:2]}" if result["errors"] else "")
             )
-            if not result["sustained"]:
+            return result
+
+        # The coarse ladder up to the first unsustained step, then a finer one between the last
+        # sustained step and that one (quarters), again up to the first unsustained.
+        last_ok = 0
+        failed = None
+        for rate in sizes.http_rates:
+            if not measure(rate)["sustained"]:
+                failed = rate
                 break
+            last_ok = rate
+        if failed is not None and failed - last_ok > 2:
+            for k in (1, 2, 3):
+                rate = round(last_ok + (failed - last_ok) * k / 4)
+                if rate <= last_ok or not measure(rate)["sustained"]:
+                    break
+                last_ok = rate
     finally:
         stop.set()
         sampler.join(timeout=5)
@@ -182,22 +213,69 @@ def run(ws: Workspace, sizes: Any) -> dict[str, float]:
     ok = [s for s in steps if s["sustained"]]
     best = max(ok, key=lambda s: s["rate"]) if ok else (steps[0] if steps else {})
     (ws.root / "http-steps.json").write_text(json.dumps(steps))
-    return {
+    # uvicorn's supervisor logs "Child process [pid] died" when it kills and replaces a worker
+    # (a restarted worker is cold and its open connections are cut): worth knowing about a run.
+    restarts = (ws.root / "serve.log").read_text(errors="replace").count(" died")
+    if restarts:
+        log(f"http: uvicorn restarted a worker {restarts} time(s) during the run")
+    peaks = sorted(peak_by_pid.items())
+    log(
+        "serve RSS peaks (MiB): "
+        + ", ".join(f"{'supervisor' if pid == server.pid else pid} {mb:.0f}" for pid, mb in peaks)
+    )
+    out: dict[str, float] = {
         "http.max_rate_rps": float(best.get("rate", 0)) if ok else 0.0,
         "http.achieved_rps": round(best.get("achieved_rps", 0.0), 1),
         "http.p50_ms": round(best.get("p50_ms", 0.0), 2),
         "http.p99_ms": round(best.get("p99_ms", 0.0), 2),
         "http.serve_workers": SERVE_WORKERS,
         "http.step_seconds": sizes.http_step_seconds,
+        "http.steps_run": len(steps),
+        "http.worker_restarts": restarts,
         "memory.serve_peak_mb": round(peak[0], 1),
+        "memory.serve_supervisor_mb": round(peak_by_pid.get(server.pid, 0.0), 1),
+        "memory.serve_process_max_mb": round(max((mb for _, mb in peaks), default=0.0), 1),
     }
+    # Per endpoint at the reported step: http.endpoints.<method>_<route>.{count,p50_ms,p99_ms}
+    for route, figures in best.get("endpoints", {}).items():
+        name = _endpoint_key(route)
+        out[f"http.endpoints.{name}.count"] = figures["count"]
+        out[f"http.endpoints.{name}.p50_ms"] = figures["p50_ms"]
+        out[f"http.endpoints.{name}.p99_ms"] = figures["p99_ms"]
+    return out
+
+
+def _endpoint_key(route: str) -> str:
+    """`POST /v1/orders/{id}/accept` → `post_orders_id_accept` (a dotted-key-safe name)."""
+    method, _, path = route.partition(" ")
+    path = path.split("?", 1)[0].removeprefix("/v1/")
+    parts = [p.strip("{}") for p in path.split("/") if p]
+    return "_".join([method.lower(), *parts])
 
 
 def _step(
-    ws: Workspace, base: str, pairs: list[dict[str, Any]], *, rate: float, seconds: float
+    ws: Workspace,
+    base: str,
+    pairs: list[dict[str, Any]],
+    *,
+    rate: float,
+    seconds: float,
+    state: Path,
+    warm_lifecycles: int = 0,
 ) -> dict[str, Any]:
     config = ws.root / "loadgen.json"
-    config.write_text(json.dumps({"base": base, "pairs": pairs, "rate": rate, "seconds": seconds}))
+    config.write_text(
+        json.dumps(
+            {
+                "base": base,
+                "pairs": pairs,
+                "rate": rate,
+                "seconds": seconds,
+                "state": str(state),
+                "closed_loop_lifecycles": warm_lifecycles,
+            }
+        )
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", str(config)],
         capture_output=True,
