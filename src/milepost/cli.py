@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import signal
 import sys
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -123,6 +124,9 @@ def demo(
         console.print("demo data already present; nothing loaded")
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -137,8 +141,15 @@ def serve(
 
     os.environ["MILEPOST_SERVE_WORKER"] = "0" if no_worker else "1"
     console.print(f"Milepost on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    options: dict[str, Any] = {}
+    if workers > 1 and "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # uvicorn's supervisor SIGKILLs a worker that does not answer its ping within 5 s. A new
+        # worker answers only after re-importing this CLI (≈ 1 s of CPU), and N workers start at
+        # once: on a loaded 2-core box that took > 5 s, so workers were killed mid-start (or
+        # mid-request) and restarted over and over, each restart another few seconds of CPU.
+        options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     uvicorn.run("milepost.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=True)
+                proxy_headers=True, **options)
 
 
 from milepost.cashflow.cli import register as _register_cashflow  # noqa: E402
