@@ -15,6 +15,7 @@ without querying. Users come in `USER_PAIRS` buyer/seller pairs; clone i belongs
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.sqltypes import BigInteger
 
 import milepost.models  # noqa: F401  (every table on Base.metadata)
+from bench.common import log
 from milepost.accounts import service as accounts
 from milepost.accounts.models import User
 from milepost.db import Base
@@ -220,43 +222,127 @@ def _lpad(dialect: str, expr: str, width: int) -> str:
     return f"printf('%0{width}d', {expr})"
 
 
-def _new_id_expr(dialect: str, prefix: str, k: int) -> str:
-    return f"'{prefix}_F{k:02d}' || {_lpad(dialect, 's.i', 23)}"
-
-
 def _user_expr(dialect: str, original: str, role: str, pairs_expr: str) -> str:
     prefix = original.split("_")[0]
     return f"'{prefix}_{role}' || {_lpad(dialect, pairs_expr, 25)}"
 
 
-def _series(dialect: str, start: int, stop: int) -> tuple[str, str]:
-    """(WITH prefix, FROM item) giving rows s.i for i in [start, stop]."""
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _clone_series(dialect: str, start: int, stop: int, n: int, pairs: int) -> tuple[str, str]:
+    """(WITH prefix, FROM item) giving n rows per clone i in [start, stop], in the order
+    (i, k) for k in 0..n-1: s.i, s.k, and the padded digits of clone i's ids — s.p (23 digits of
+    i), s.u (25 digits of its user pair). Joining s.k to the k-th template row makes the clones in
+    order of i, as production appends orders (one counter, so ordered ids append to their indexes
+    instead of splitting pages all over them). On PostgreSQL `OFFSET 0` keeps the subquery from
+    being flattened (which would recompute the padding at every reference)."""
+    first, last = start * n, stop * n + n - 1
     if dialect == "postgresql":
-        return "", f"generate_series({start}, {stop}) AS s(i)"
+        return "", (
+            f"(SELECT g.j / {n} AS i, mod(g.j, {n}) AS k, lpad(CAST(g.j / {n} AS text), 23, '0') AS p, "
+            f"lpad(CAST(mod(g.j / {n}, {pairs}) AS text), 25, '0') AS u "
+            f"FROM generate_series({first}, {last}) AS g(j) OFFSET 0) AS s"
+        )
     return (
-        f"WITH RECURSIVE s(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {stop}) ",
+        f"WITH RECURSIVE g(j) AS (SELECT {first} UNION ALL SELECT j + 1 FROM g WHERE j < {last}), "
+        f"s AS MATERIALIZED (SELECT j / {n} AS i, j % {n} AS k, printf('%023d', j / {n}) AS p, "
+        f"printf('%025d', (j / {n}) % {pairs}) AS u FROM g) ",
         "s",
     )
 
 
-def _text_expr(dialect: str, col: Any, tpl: Template, pairs: int) -> str:
-    is_json = isinstance(col.type, JSON)
-    expr = f"CAST(t.{col.name} AS text)" if is_json and dialect == "postgresql" else f"t.{col.name}"
-    occurring = tpl.occurs.get(f"{col.table.name}.{col.name}", [])
-    if not occurring:
-        return f"t.{col.name}"
-    pair = f"mod(s.i, {pairs})" if dialect == "postgresql" else f"(s.i % {pairs})"
-    for original in occurring:
-        if original == tpl.buyer_id:
-            new = _user_expr(dialect, tpl.buyer_id, "B", pair)
-        elif original == tpl.seller_id:
-            new = _user_expr(dialect, tpl.seller_id, "S", pair)
+def _substitutions(tpl: Template) -> dict[str, str]:
+    """Every id of the template order -> the SQL expression of clone s.i's id in its place."""
+    subs = {
+        original: f"'{prefix}_F{k:02d}' || s.p" for original, (prefix, k) in tpl.id_slots.items()
+    }
+    subs[tpl.buyer_id] = f"'{tpl.buyer_id.split('_')[0]}_B' || s.u"
+    subs[tpl.seller_id] = f"'{tpl.seller_id.split('_')[0]}_S' || s.u"
+    return subs
+
+
+def _spliced(value: str, subs: dict[str, str], pattern: re.Pattern[str]) -> str | None:
+    """`value` as a concatenation of its literal text and the clone's ids (None: no id in it).
+
+    The template's text is known, so each clone's text is built by concatenation instead of
+    searching it with replace() for every id in every cloned row."""
+    parts: list[str] = []
+    pos = 0
+    for m in pattern.finditer(value):
+        if m.start() > pos:
+            parts.append(_quote(value[pos : m.start()]))
+        parts.append(subs[m.group()])
+        pos = m.end()
+    if not parts:
+        return None
+    if pos < len(value):
+        parts.append(_quote(value[pos:]))
+    return " || ".join(parts)
+
+
+def _select_list(
+    dialect: str, table: Any, tpl: Template, rows: list[dict[str, Any]], subs: dict[str, str]
+) -> list[str]:
+    """The SELECT list making clone s.i of the template rows of `table` (alias t).
+
+    Integer ids (and integer foreign keys to cloned tables) are offset by i × rows per order; every
+    text or JSON value of a template row that contains an id is rebuilt with the clone's ids, per
+    template row (`CASE t.id WHEN … THEN …`); everything else is copied as is."""
+    pattern = re.compile("|".join(re.escape(o) for o in sorted(subs, key=len, reverse=True)))
+    pk = _int_pk(table)
+    exprs = []
+    for col in table.c:
+        fk_tables = [fk.column.table.name for fk in col.foreign_keys]
+        if col.name == pk:
+            exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[table.name]}")
+        elif fk_tables and fk_tables[0] in tpl.row_counts:
+            exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[fk_tables[0]]}")
+        elif isinstance(col.type, String | Text | JSON):
+            whens = {}
+            for row in rows:
+                value = row[col.name]
+                spliced = None if value is None else _spliced(value, subs, pattern)
+                if spliced is not None:
+                    whens[row["id"]] = spliced
+            if not whens:
+                exprs.append(f"t.{col.name}")
+                continue
+            is_pg_json = isinstance(col.type, JSON) and dialect == "postgresql"
+            if len(whens) == len(rows) and len(set(whens.values())) == 1:
+                expr = next(iter(whens.values()))  # the same in every template row
+            else:
+                cases = " ".join(
+                    f"WHEN {_quote(k) if isinstance(k, str) else int(k)} THEN {v}"
+                    for k, v in whens.items()
+                )
+                unchanged = f"CAST(t.{col.name} AS text)" if is_pg_json else f"t.{col.name}"
+                expr = f"CASE t.id {cases} ELSE {unchanged} END"
+            if is_pg_json:
+                expr = f"CAST({expr} AS json)"
+            exprs.append(expr)
         else:
-            new = _new_id_expr(dialect, *tpl.id_slots[original])
-        expr = f"replace({expr}, '{original}', {new})"
-    if is_json and dialect == "postgresql":
-        expr = f"CAST({expr} AS json)"
-    return expr
+            exprs.append(f"t.{col.name}")
+    return exprs
+
+
+def _template_rows(conn: Any, table: Any, tpl: Template) -> list[dict[str, Any]]:
+    """The template's rows of `table`: id, and every text/JSON column as the database's text."""
+    cols = [c for c in table.c if isinstance(c.type, String | Text | JSON)]
+    select_list = ", ".join(
+        [
+            "t.id",
+            *(
+                f"CAST(t.{c.name} AS text)" if isinstance(c.type, JSON) else f"t.{c.name}"
+                for c in cols
+            ),
+        ]
+    )
+    rows = conn.exec_driver_sql(
+        f"SELECT {select_list} FROM {table.name} AS t WHERE {_aliased_filter(table, tpl)}"
+    ).all()
+    return [dict(zip(["id", *(c.name for c in cols)], r, strict=True)) for r in rows]
 
 
 def clone_orders(
@@ -265,36 +351,48 @@ def clone_orders(
     *,
     start: int,
     count: int,
-    batch: int = 50_000,
+    batch: int = 250_000,
     pairs: int = USER_PAIRS,
 ) -> None:
     """Clones start .. start+count-1 of the template order (users must exist: `clone_users`).
 
     Clone i belongs to user pair i % pairs (pairs=1: every clone has the same buyer and seller).
+    One INSERT … SELECT per table and batch of `batch` clones, each batch one transaction, parents
+    before children. On PostgreSQL the batch runs with `session_replication_role = replica`: the
+    foreign-key triggers do not re-check, row by row, parents this very transaction copied (the
+    constraints stay in the schema; every clone is a copy of a valid order, and
+    tests/bench checks every foreign key of a cloned database). Ends with `finish_bulk_load`.
     """
     dialect = engine.dialect.name
+    subs = _substitutions(tpl)
+    with engine.connect() as conn:
+        statements = []
+        for table in _cloned_tables():
+            rows = _template_rows(conn, table, tpl)
+            if not rows:
+                continue
+            exprs = _select_list(dialect, table, tpl, rows, subs)
+            template = (
+                f"(SELECT t.*, row_number() OVER (ORDER BY t.id) - 1 AS clone_k FROM {table.name} "
+                f"AS t WHERE {_aliased_filter(table, tpl)}) AS t"
+            )
+            statements.append(
+                (table.name, ", ".join(c.name for c in table.c), exprs, template, len(rows))
+            )
     for lo in range(start, start + count, batch):
         hi = min(start + count - 1, lo + batch - 1)
-        with_prefix, series = _series(dialect, lo, hi)
         with engine.begin() as conn:
-            for table in _cloned_tables():
-                exprs = []
-                for col in table.c:
-                    fk_tables = [fk.column.table.name for fk in col.foreign_keys]
-                    if col.name == _int_pk(table):
-                        exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[table.name]}")
-                    elif fk_tables and fk_tables[0] in tpl.row_counts:
-                        exprs.append(f"t.{col.name} + s.i * {tpl.row_counts[fk_tables[0]]}")
-                    elif isinstance(col.type, String | Text | JSON):
-                        exprs.append(_text_expr(dialect, col, tpl, pairs))
-                    else:
-                        exprs.append(f"t.{col.name}")
-                cols = ", ".join(c.name for c in table.c)
+            conn = conn.execution_options(no_parameters=True)
+            if dialect == "postgresql":
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            for name, cols, exprs, template, n in statements:
+                with_prefix, series = _clone_series(dialect, lo, hi, n, pairs)
                 conn.exec_driver_sql(
-                    f"INSERT INTO {table.name} ({cols}) {with_prefix}"
-                    f"SELECT {', '.join(exprs)} FROM {table.name} AS t, {series} "
-                    f"WHERE {_aliased_filter(table, tpl)}"
+                    f"INSERT INTO {name} ({cols}) {with_prefix}"
+                    f"SELECT {', '.join(exprs)} FROM {series} JOIN {template} ON t.clone_k = s.k"
                 )
+        if count > batch:
+            log(f"cloned orders {lo:,}..{hi:,}")
     finish_bulk_load(engine)
 
 
@@ -309,8 +407,9 @@ def clone_users(engine: Engine, tpl: Template) -> None:
     """USER_PAIRS copies of the template's buyer and seller."""
     dialect = engine.dialect.name
     users = Base.metadata.tables["users"]
-    with_prefix, series = _series(dialect, 0, USER_PAIRS - 1)
+    with_prefix, series = _clone_series(dialect, 0, USER_PAIRS - 1, 1, USER_PAIRS)
     with engine.begin() as conn:
+        conn = conn.execution_options(no_parameters=True)
         for original, role in ((tpl.buyer_id, "B"), (tpl.seller_id, "S")):
             exprs = []
             for col in users.c:
@@ -328,7 +427,11 @@ def clone_users(engine: Engine, tpl: Template) -> None:
 
 
 def finish_bulk_load(engine: Engine) -> None:
-    """Move identity sequences past the explicit ids, and refresh planner statistics."""
+    """Move identity sequences past the explicit ids; VACUUM ANALYZE (PostgreSQL) / ANALYZE.
+
+    VACUUM sets hint bits and the visibility map once, now, as autovacuum eventually does on a
+    production database — otherwise autovacuum (or the first readers) would do it in the middle
+    of the timed runs that follow a bulk load of a million orders."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             for table in _cloned_tables():
@@ -339,7 +442,7 @@ def finish_bulk_load(engine: Engine) -> None:
                         f"(SELECT COALESCE(max({pk}), 1) FROM {table.name}))"
                     )
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("VACUUM ANALYZE")
     else:
         import sqlite3
 
