@@ -6,8 +6,12 @@ from datetime import timedelta
 
 import pytest
 
+from fastapi.testclient import TestClient
+
+from milepost.accounts import service as accounts
+from milepost.app import create_app
 from milepost.cashflow import exports, service, statements
-from milepost.errors import NotFound
+from milepost.errors import InvalidInput, NotFound
 from milepost.payouts import service as payouts
 from tests.cashflow.history import approve, build_history, deliver
 from tests.factories import assert_invariants, get_order, make_order, make_user
@@ -43,8 +47,95 @@ def test_balances_payload_shape(runtime, clock):
         body = service.balances_payload(ctx.session, h.seller.id)
     assert [b["currency"] for b in body["balances"]] == ["EUR", "JPY", "USD"]
     for b in body["balances"]:
-        for key in ("in_escrow", "clearing", "available", "paid_out", "committed", "refunded", "spent"):
+        for key in ("in_escrow", "clearing", "available", "paid_out", "committed", "refunded", "spent",
+                    "order_count"):
             assert isinstance(b[key], int)
+        assert b["order_count"] == len(b["in_escrow_by_order"])  # one page holds them all
+    assert body["next_cursor"] is None
+
+
+def _many_orders(runtime, clock):
+    """A seller with orders in escrow in two currencies, some partly released, one fully released."""
+    h = build_history(runtime, clock)
+    for i in range(7):
+        order_id = make_order(runtime, buyer=h.buyer, seller=h.seller, amounts=(1_000 + i, 2_000),
+                              currency="EUR" if i % 3 else "USD")
+        if i % 2:
+            _, ms = get_order(runtime, order_id)
+            deliver(runtime, h.seller, order_id, ms[0].id)
+            approve(runtime, h.buyer, order_id, ms[0].id)
+    return h
+
+
+def test_orders_in_escrow_paged_concatenate_to_the_whole_list_and_sum_to_the_totals(runtime, clock):
+    h = _many_orders(runtime, clock)
+    with runtime.reading() as ctx:
+        whole = service.balances_page(ctx.session, h.seller.id, all_orders=True)
+        totals_only = service.balances_page(ctx.session, h.seller.id, limit=0)
+    assert whole.next_cursor is None
+    everything = sorted((o.order_id, b.currency, o.amount) for b in whole.balances for o in b.in_escrow_by_order)
+    assert len(everything) == sum(b.order_count for b in whole.balances) == 3 + 7  # the history's + ours
+    for b in whole.balances:
+        assert sum(o.amount for o in b.in_escrow_by_order) == b.in_escrow
+        assert len(b.in_escrow_by_order) == b.order_count
+        assert all(o.amount != 0 for o in b.in_escrow_by_order)
+    # The totals never depend on the page.
+    strip = [(b.currency, b.in_escrow, b.order_count, b.clearing, b.available, b.paid_out) for b in whole.balances]
+    assert [(b.currency, b.in_escrow, b.order_count, b.clearing, b.available, b.paid_out)
+            for b in totals_only.balances] == strip
+    assert not any(b.in_escrow_by_order for b in totals_only.balances) and totals_only.next_cursor is None
+    for size in (1, 2, 4, 9, 100):
+        pages, after = [], None
+        while True:
+            with runtime.reading() as ctx:
+                page = service.balances_page(ctx.session, h.seller.id, limit=size, after=after)
+            rows = [(o.order_id, b.currency, o.amount) for b in page.balances for o in b.in_escrow_by_order]
+            assert len(rows) <= size
+            assert [(b.currency, b.in_escrow, b.order_count, b.clearing, b.available, b.paid_out)
+                    for b in page.balances] == strip
+            pages.extend(sorted(rows))
+            after = page.next_cursor
+            if after is None:
+                break
+        assert pages == everything  # in order id order, each order once
+
+
+@pytest.mark.parametrize("cursor", ["", "x", "@@@", "W10", "WzEsMl0", "WyJhIiwiYiJd", "a" * 201,
+                                    service.encode_cursor("o" * 41), service.encode_cursor("o\x00")])
+def test_bad_balances_cursor_is_invalid_input(cursor):
+    with pytest.raises(InvalidInput):
+        service.decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("limit", [-1, service.MAX_ORDERS + 1, True])
+def test_bad_balances_limit_is_invalid_input(limit):
+    with pytest.raises(InvalidInput):
+        service.orders_limit(limit)
+
+
+def test_balances_endpoint_pages_the_orders_and_rejects_bad_input(runtime, clock):
+    h = _many_orders(runtime, clock)
+    with runtime.unit_of_work() as ctx:
+        token = accounts.issue_token(ctx, h.seller)
+    client = TestClient(create_app(runtime))
+    client.headers["Authorization"] = f"Bearer {token}"
+    whole = client.get("/v1/balances").json()
+    first = client.get("/v1/balances", params={"limit": 5}).json()
+    rest = client.get("/v1/balances", params={"limit": 5, "after": first["next_cursor"]}).json()
+    assert whole["next_cursor"] is None and first["next_cursor"] and rest["next_cursor"] is None
+
+    def orders(body):
+        return sorted((o["order_id"], b["currency"]) for b in body["balances"] for o in b["in_escrow_by_order"])
+
+    assert len(orders(first)) == 5 and orders(first) + orders(rest) == orders(whole)
+    for body in (first, rest):
+        assert [{k: v for k, v in b.items() if k != "in_escrow_by_order"} for b in body["balances"]] == [
+            {k: v for k, v in b.items() if k != "in_escrow_by_order"} for b in whole["balances"]]
+    for bad in ({"limit": 0}, {"limit": service.MAX_ORDERS + 1}, {"limit": "ten"}, {"after": "nope"},
+                {"after": "x" * 201}, {"after": service.encode_cursor("o\x00")}):
+        r = client.get("/v1/balances", params=bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
 
 
 def test_payout_statement_pays_lots_first_in_first_out(runtime, clock):

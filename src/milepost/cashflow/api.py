@@ -21,9 +21,26 @@ router = APIRouter(tags=["cash flow"])
 DateParam = Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD (UTC), inclusive")]
 
 
-@router.get("/balances", responses=problem_responses(401), summary="Balances per currency, as seller and as buyer")
-def get_balances(user: UserDep, ctx: ReadCtx) -> dict[str, Any]:
-    return service.balances_payload(ctx.session, user.id)
+@router.get(
+    "/balances",
+    responses=problem_responses(401, 422),
+    summary="Balances per currency, as seller and as buyer",
+    description=(
+        "Per currency: `in_escrow`, `clearing`, `available`, `paid_out` (seller) and `committed`, "
+        "`refunded`, `spent` (buyer), each over every order; `order_count` orders hold `in_escrow`. "
+        "`in_escrow_by_order` lists one page of those orders (by order id, across currencies); when "
+        "more follow, `next_cursor` is set: pass it as `after` for the next page."
+    ),
+)
+def get_balances(
+    user: UserDep,
+    ctx: ReadCtx,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_ORDERS, description="Orders per page of "
+                                "`in_escrow_by_order`")] = service.DEFAULT_ORDERS,
+    after: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page: "
+                                       "the orders after it")] = None,
+) -> dict[str, Any]:
+    return service.balances_payload(ctx.session, user.id, limit=limit, after=after)
 
 
 @router.get(

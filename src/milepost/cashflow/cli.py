@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
                 user = accounts.get_user_by_email(ctx.session, accounts.normalize_email(seller))
                 result = fc.seller_forecast(ctx.session, user.id, now=ctx.now, tz=tz or user.timezone,
                                             limit=limit, after=after)
-                balances = service.balances_for(ctx.session, user.id)
+                balances = service.balances_for(ctx.session, user.id, limit=0)  # totals only
         except MilepostError as exc:
             raise _fail(str(exc)) from None
         finally:

@@ -686,7 +686,6 @@ def seller_forecast(
 def buyer_forecast(session: Session, buyer_id: str, *, now: datetime) -> BuyerForecast:
     rows = repo.open_milestone_rows(session, buyer_id=buyer_id)
     fundings = funding_schedule(_milestone_inputs(session, rows), now)
-    committed: dict[str, int] = {}
-    for row in repo.escrow_by_order(session, buyer_id=buyer_id):
-        committed[row.currency] = committed.get(row.currency, 0) + row.amount
+    totals = repo.escrow_summary(session, buyer_id=buyer_id, limit=0).totals
+    committed = {currency: amount for currency, (amount, _) in totals.items()}
     return BuyerForecast(now, committed, fundings)

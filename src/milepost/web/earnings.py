@@ -74,7 +74,8 @@ def _context(runtime: Any, user: Any, form: dict[str, str] | None = None,
         except InvalidInput:
             after = None  # a stale or mangled link: show the first page
     with runtime.reading() as ctx:
-        balances = cashflow.balances_for(ctx.session, user.id)
+        # totals only: the page shows no per-order list (the API pages it)
+        balances = cashflow.balances_for(ctx.session, user.id, limit=0)
         try:
             forecast = cashflow_forecast.seller_forecast(ctx.session, user.id, now=now, tz=user.timezone,
                                                          after=after)
