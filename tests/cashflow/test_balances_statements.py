@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from fastapi.testclient import TestClient
 
 from milepost.accounts import service as accounts

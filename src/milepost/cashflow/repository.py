@@ -607,7 +607,7 @@ def milestone_schedule(
     day_totals: list[tuple[str, int, int | None, int | None, int, int]] = []
     page_rows: list[tuple[Any, ...]] = []
     excluded: list[tuple[Any, ...]] = []
-    for row in session.connection().execute(_schedule_statement(dialect), params):
+    for row in session.connection().execute(_schedule_statement(dialect, after is not None), params):
         kind = row[0]
         if kind == 0:
             day_totals.append((row[3], row[2], row[14], row[1], int(row[7]), int(row[8])))
@@ -624,9 +624,10 @@ def milestone_schedule(
 
 
 @functools.cache
-def _schedule_statement(dialect: str) -> Any:
-    """The statement of `milestone_schedule`, built once per dialect (building it costs more than
-    running it); everything that varies is a bound parameter.
+def _schedule_statement(dialect: str, has_after: bool) -> Any:
+    """The statement of `milestone_schedule`, built once per dialect and kind of page (first, or
+    after a cursor: the first page skips the cursor's comparison on every line); building it costs
+    more than running it, so everything else that varies is a bound parameter.
 
     The chain — each pending milestone starts when the one before it is expected to be approved —
     is a running maximum: with `d` the due + review days of a pending milestone (0 otherwise), `S`
@@ -673,12 +674,15 @@ def _schedule_statement(dialect: str) -> Any:
         (m.status == disputed, EXCLUDED_RANK), (m.status == delivered, 3), (m.status == in_progress, 4),
         (m.status == pending, 5), else_=2,
     )
+    # Only what the chain and the lines need passes through the three window stages (every column
+    # is copied at each): whether a line is dated at its order's completion (closed: held money, or
+    # release on completion) is one flag, and a closed milestone is told by its rank (2).
     base = (
         select(
             m.order_id.label("order_id"), m.id.label("milestone_id"), m.seq.label("seq"),
             o.currency.label("currency"), rank.label("rank"), gross.label("gross"),
-            o.seller_fee_bps.label("bps"), closed.label("closed"),
-            (o.release == "on_completion").label("on_completion"),
+            o.seller_fee_bps.label("bps"),
+            or_(closed, o.release == "on_completion").label("at_completion"),
             (o.clearance_days * day).label("clearance"),
             case((m.status == pending, (m.due_days + o.review_days) * day), else_=0).label("d"),
             fixed.label("fixed"),
@@ -690,29 +694,33 @@ def _schedule_statement(dialect: str) -> Any:
         .where(o.seller_id == bindparam("seller_id"), o.status.in_(OPEN_ORDER_STATUSES), _still_open())
         .subquery("base")
     )
-    # Partitions only group (equality), so they need no byte-wise collation.
+    # Partitions only group (equality); byte-wise ("C") they sort with memcmp and abbreviated keys
+    # instead of the locale's strcoll, and the three stages share that one sort.
     b = base.c
     running = (
-        select(base, cast(func.sum(b.d).over(partition_by=b.order_id, order_by=b.seq, rows=(None, 0)),
+        select(base, cast(func.sum(b.d).over(partition_by=bytewise(b.order_id), order_by=b.seq, rows=(None, 0)),
                           BigInteger).label("s"))
         .subquery("running")
     )
     r = running.c
-    best = func.max(r.fixed - r.s).over(partition_by=r.order_id, order_by=r.seq, rows=(None, 0))
+    best = func.max(r.fixed - r.s).over(partition_by=bytewise(r.order_id), order_by=r.seq, rows=(None, 0))
     approved_at = case(
-        (r.closed, None),
+        (r.rank == 2, None),  # closed
         (r.fixed.is_not(None), r.fixed),
         else_=r.s + case((best > now, best), else_=now),
     )
     approved = select(running, approved_at.label("approved")).subquery("approved")
     a = approved.c
-    completion = func.coalesce(func.max(a.approved).over(partition_by=a.order_id), now)
-    expected = case((or_(a.closed, a.on_completion), completion), else_=a.approved) + a.clearance
+    completion = func.coalesce(func.max(a.approved).over(partition_by=bytewise(a.order_id)), now)
+    expected = case((a.at_completion, completion), else_=a.approved) + a.clearance
     fee = (a.gross // 10_000) * a.bps + ((a.gross % 10_000) * a.bps) // 10_000
     lines = (
         select(
             a.order_id, a.milestone_id, a.seq, a.currency, a.rank, a.gross, fee.label("fee"),
             (a.gross - fee).label("net"), expected.label("expected_us"), a.late, a.funded,
+            # the line's local day, found once (a binary search over the day starts): computed in
+            # the grouping instead, it would run once per grouping expression that uses it
+            _WidthBucket(expected, bindparam("day_starts", type_=ARRAY(BigInteger()))).label("bucket"),
         )
         .cte("lines")
         .prefix_with("MATERIALIZED")
@@ -720,13 +728,13 @@ def _schedule_statement(dialect: str) -> Any:
     c = lines.c
     # (not a WHERE of `lines`: that would run before its window functions and drop rows from the chain)
     scheduled = and_(c.rank != EXCLUDED_RANK, c.gross > 0)
-    bucket = _WidthBucket(c.expected_us, bindparam("day_starts", type_=ARRAY(BigInteger())))
-    at = case((and_(bucket > 0, bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
+    at = case((and_(c.bucket > 0, c.bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
     key = (c.expected_us, c.rank, bytewise(c.currency), bytewise(c.order_id), c.seq, bytewise(c.milestone_id))
     after = [bindparam(f"after_{i}", type_=t) for i, t in
              enumerate((BigInteger(), Integer(), String(), String(), Integer(), String()))]
     page = (
-        select(c).where(scheduled, _gt(key, after)).order_by(*key).limit(bindparam("limit", type_=BigInteger()))
+        select(c).where(scheduled, *([_gt(key, after)] if has_after else []))
+        .order_by(*key).limit(bindparam("limit", type_=BigInteger()))
         .subquery("page")
     )
     p = page.c
@@ -744,9 +752,9 @@ def _schedule_statement(dialect: str) -> Any:
     return union_all(
         select(literal(0, int_), at, c.rank, c.currency, null(text_), null(int_), null(text_),
                cast(func.sum(c.net), big), cast(func.count(), big), null(big), null(bool_), null(bool_),
-               null(text_), null(text_), bucket)
+               null(text_), null(text_), c.bucket)
         .where(scheduled)
-        .group_by(c.currency, c.rank, bucket, at),
+        .group_by(c.currency, c.rank, c.bucket, at),
         select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
                p.net, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id), title_of(m, p.milestone_id),
                null(int_)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from milepost.db import Base, UTCDateTime
@@ -22,10 +22,13 @@ from milepost.orders.terms import TERM_NAMES, Terms, terms_from_dict
 
 class Order(Base):
     __tablename__ = "orders"
+    # A seller's open orders in one index range (balances, forecast); its prefix serves every
+    # lookup by seller (migration 0003).
+    __table_args__ = (Index("ix_orders_seller_id_status", "seller_id", "status"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     buyer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    seller_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(200))
     brief: Mapped[str] = mapped_column(Text, default="")
     currency: Mapped[str] = mapped_column(String(3))
