@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from milepost.accounts import service as accounts
 from milepost.accounts.throttle import throttle_for
 from milepost.api import idempotency
-from milepost.api.deps import RuntimeDep, UserDep, bearer_token
+from milepost.api.deps import RuntimeDep, UserDep, bearer_token, release_read
 from milepost.api.errors import problem_responses
 from milepost.api.schemas import RegisterIn, RegisterOut, TokenIn, TokenOut, UserOut
 from milepost.api.views import user_out
@@ -70,6 +70,7 @@ def create_token(body: TokenIn, request: Request, runtime: RuntimeDep) -> Respon
 def revoke_current(request: Request, runtime: RuntimeDep, user: UserDep) -> Response:
     token = bearer_token(request)
     assert token is not None
+    release_read(request)
     with runtime.unit_of_work() as ctx:
         accounts.revoke_token(ctx, token)
     return Response(status_code=204)

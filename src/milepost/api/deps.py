@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -29,13 +30,39 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def current_user(request: Request, runtime: RuntimeDep) -> User:
+def read_ctx(request: Request, runtime: RuntimeDep) -> Iterator[Ctx]:
+    """The request's read transaction. FastAPI solves a dependency once per request, so
+    authentication and a read endpoint share it: one pooled connection, one pre-ping, one
+    BEGIN/ROLLBACK per request instead of two of each (and the caller is in its identity map).
+    A write releases it first (`release_read`), so no request ever holds two connections."""
+    with runtime.reading() as ctx:
+        request.state.read_session = ctx.session
+        yield ctx
+
+
+# Closed as soon as the endpoint function returns, not after the response is sent (a streamed
+# export opens its own session). `scope` is FastAPI ≥ 0.121; older versions close it after sending.
+_FUNCTION_SCOPE: dict[str, Any] = (
+    {"scope": "function"} if "scope" in inspect.signature(Depends).parameters else {}
+)
+ReadCtx = Annotated[Ctx, Depends(read_ctx, **_FUNCTION_SCOPE)]
+
+
+def release_read(request: Request) -> None:
+    """Give back the request's read connection before opening a write transaction: holding one
+    while waiting for another from the same pool can deadlock a busy server. Objects already
+    loaded (the caller) stay readable."""
+    session = getattr(request.state, "read_session", None)
+    if session is not None:
+        session.close()
+
+
+def current_user(request: Request, ctx: ReadCtx) -> User:
     """The authenticated caller (bearer token). 401 without a valid, unrevoked token."""
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>' (POST /v1/auth/tokens gives one)")
-    with runtime.reading() as ctx:
-        user = accounts.user_for_token(ctx.session, token)
+    user = accounts.user_for_token(ctx.session, token)
     if user is None:
         raise Unauthenticated("the token is invalid or revoked", code="invalid_token")
     request.state.user = user
@@ -54,16 +81,11 @@ def operator_user(user: UserDep) -> User:
 OperatorDep = Annotated[User, Depends(operator_user)]
 
 
-def write_ctx(runtime: RuntimeDep) -> Iterator[Ctx]:
+def write_ctx(request: Request, runtime: RuntimeDep) -> Iterator[Ctx]:
     """One write transaction for the request: committed when the handler returns, else rolled back."""
+    release_read(request)
     with runtime.unit_of_work() as ctx:
         yield ctx
 
 
-def read_ctx(runtime: RuntimeDep) -> Iterator[Ctx]:
-    with runtime.reading() as ctx:
-        yield ctx
-
-
 WriteCtx = Annotated[Ctx, Depends(write_ctx)]
-ReadCtx = Annotated[Ctx, Depends(read_ctx)]

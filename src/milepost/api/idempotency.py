@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from milepost.api.deps import release_read
 from milepost.context import Ctx
 from milepost.errors import Conflict, InvalidInput
 from milepost.idempotency.models import IdempotencyRecord
@@ -90,6 +91,7 @@ def run(
     replay: Callable[[Ctx], Any] | None = None,
 ) -> Response:
     """Run `action` in one write transaction and answer its JSON result, honouring Idempotency-Key."""
+    release_read(request)
     key = _key(request)
     if key is None:
         with runtime.unit_of_work() as ctx:

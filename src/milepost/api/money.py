@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from milepost.api import idempotency
-from milepost.api.deps import RuntimeDep, UserDep
+from milepost.api.deps import ReadCtx, RuntimeDep, UserDep
 from milepost.api.errors import problem_responses
 from milepost.api.schemas import LedgerPage, PayoutCreate, PayoutOut, PayoutPage
 from milepost.context import Ctx
@@ -38,29 +38,27 @@ Cursor = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-
 
 @router.get("/payouts", response_model=PayoutPage, responses=problem_responses(401, 422),
             summary="My payouts, newest first")
-def list_payouts(runtime: RuntimeDep, user: UserDep, cursor: Cursor = None,
+def list_payouts(ctx: ReadCtx, user: UserDep, cursor: Cursor = None,
                  limit: Annotated[int, Query(ge=1, le=100)] = 50) -> dict[str, Any]:
-    with runtime.reading() as ctx:
-        rows = payouts.payouts_of(ctx, user.id, after_id=cursor, limit=limit)
-        items = [_payout_out(p) for p in rows]
+    rows = payouts.payouts_of(ctx, user.id, after_id=cursor, limit=limit)
+    items = [_payout_out(p) for p in rows]
     return {"items": items, "next_cursor": rows[-1].id if len(rows) == limit else None}
 
 
 @router.get("/ledger/entries", response_model=LedgerPage, responses=problem_responses(401, 422),
             summary="Postings on my accounts (seller clearing and available), oldest first")
 def ledger_entries(
-    runtime: RuntimeDep,
+    ctx: ReadCtx,
     user: UserDep,
     cursor: Annotated[str | None, Query(min_length=1, max_length=18, pattern=r"^[0-9]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     accounts = [postings.clearing_account(user.id), postings.available_account(user.id)]
-    with runtime.reading() as ctx:
-        rows = ledger_repo.entries_for_accounts(ctx.session, accounts, after_id=int(cursor or 0), limit=limit)
-        items = [
-            {"id": str(p.id), "transfer_id": str(t.id), "kind": t.kind, "account": p.account,
-             "currency": p.currency, "amount": p.amount, "order_id": t.order_id, "milestone_id": t.milestone_id,
-             "memo": t.memo, "created_at": t.created_at}
-            for p, t in rows
-        ]
+    rows = ledger_repo.entries_for_accounts(ctx.session, accounts, after_id=int(cursor or 0), limit=limit)
+    items = [
+        {"id": str(p.id), "transfer_id": str(t.id), "kind": t.kind, "account": p.account,
+         "currency": p.currency, "amount": p.amount, "order_id": t.order_id, "milestone_id": t.milestone_id,
+         "memo": t.memo, "created_at": t.created_at}
+        for p, t in rows
+    ]
     return {"items": items, "next_cursor": str(rows[-1][0].id) if len(rows) == limit else None}

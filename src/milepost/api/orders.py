@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from milepost.api import idempotency
-from milepost.api.deps import RuntimeDep, UserDep
+from milepost.api.deps import ReadCtx, RuntimeDep, UserDep, release_read
 from milepost.api.errors import problem_responses
 from milepost.api.schemas import (
     AcceptIn,
@@ -209,6 +209,7 @@ class TooLarge(MilepostError):
              summary="Seller: deliver a milestone (JSON {message} or multipart with files)")
 async def deliver(order_id: OrderId, milestone_id: MilestoneId, request: Request, runtime: RuntimeDep,
                   user: UserDep) -> Response:
+    release_read(request)  # no pooled connection held while a (slow) upload streams in
     message, files, payload = await _read_delivery(request, runtime.settings.max_upload_bytes)
 
     def action(ctx: Ctx) -> dict[str, Any]:
@@ -257,48 +258,45 @@ def cancel(order_id: OrderId, body: CancelIn, request: Request, runtime: Runtime
 @router.get("/orders", response_model=OrderPage, responses=problem_responses(401, 422),
             summary="Orders I am a party to, newest first")
 def list_orders(
-    runtime: RuntimeDep,
+    ctx: ReadCtx,
     user: UserDep,
     role: Literal["buyer", "seller"] | None = None,
     status: Annotated[OrderStatus | None, Query()] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    with runtime.reading() as ctx:
-        rows = orders_repo.orders_for_user(ctx.session, user.id, role=role, status=status, after_id=cursor,
-                                           limit=limit)
-        milestones = orders_repo.milestones_of_orders(ctx.session, [o.id for o in rows])
-        ids = {o.buyer_id for o in rows} | {o.seller_id for o in rows}
-        users = users_by_id(ctx.session, ids)
-        items = [order_summary(o, milestones[o.id], users, viewer=user, now=ctx.now) for o in rows]
+    rows = orders_repo.orders_for_user(ctx.session, user.id, role=role, status=status, after_id=cursor,
+                                       limit=limit)
+    milestones = orders_repo.milestones_of_orders(ctx.session, [o.id for o in rows])
+    ids = {o.buyer_id for o in rows} | {o.seller_id for o in rows}
+    users = users_by_id(ctx.session, ids, known=[user])
+    items = [order_summary(o, milestones[o.id], users, viewer=user, now=ctx.now) for o in rows]
     return {"items": items, "next_cursor": rows[-1].id if len(rows) == limit else None}
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, responses=problem_responses(401, 404, 422),
             summary="An order with its terms, plan, milestones, disputes and deliveries")
-def get_order(order_id: OrderId, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
-    with runtime.reading() as ctx:
-        order, _ = orders.load_order(ctx, order_id, user)
-        return order_detail(ctx.session, order, viewer=user, now=ctx.now)
+def get_order(order_id: OrderId, ctx: ReadCtx, user: UserDep) -> dict[str, Any]:
+    order, _ = orders.load_order(ctx, order_id, user)
+    return order_detail(ctx.session, order, viewer=user, now=ctx.now)
 
 
 @router.get("/orders/{order_id}/events", response_model=EventPage, responses=problem_responses(401, 404, 422),
             summary="The order's timeline, oldest first")
 def order_events(
     order_id: OrderId,
-    runtime: RuntimeDep,
+    ctx: ReadCtx,
     user: UserDep,
     cursor: Annotated[str | None, Query(min_length=1, max_length=18, pattern=r"^[0-9]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    with runtime.reading() as ctx:
-        order, _ = orders.load_order(ctx, order_id, user)
-        rows = events_repo.order_events(ctx.session, order.id, after_id=int(cursor or 0), limit=limit)
-        items = [
-            {"id": e.uid, "type": e.type, "order_id": e.order_id, "milestone_id": e.milestone_id,
-             "actor_id": e.actor_id, "actor_role": e.actor_role, "payload": e.payload, "created_at": e.created_at}
-            for e in rows
-        ]
+    order, _ = orders.load_order(ctx, order_id, user)
+    rows = events_repo.order_events(ctx.session, order.id, after_id=int(cursor or 0), limit=limit)
+    items = [
+        {"id": e.uid, "type": e.type, "order_id": e.order_id, "milestone_id": e.milestone_id,
+         "actor_id": e.actor_id, "actor_role": e.actor_role, "payload": e.payload, "created_at": e.created_at}
+        for e in rows
+    ]
     return {"items": items, "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
 
 
@@ -310,11 +308,10 @@ def order_events(
     response_class=Response,
     summary="Download a delivery file (the order's parties only)",
 )
-def download_file(order_id: OrderId, file_id: FileId, runtime: RuntimeDep, user: UserDep) -> Response:
+def download_file(order_id: OrderId, file_id: FileId, ctx: ReadCtx, user: UserDep) -> Response:
     from milepost.files import safe_filename
 
-    with runtime.reading() as ctx:
-        f, data = orders.delivery_file(ctx, actor=user, order_id=order_id, file_id=file_id)
+    f, data = orders.delivery_file(ctx, actor=user, order_id=order_id, file_id=file_id)
     name = safe_filename(f.filename)
     return Response(
         content=data,
