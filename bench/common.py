@@ -38,8 +38,7 @@ class Sizes:
     filler_large: int  # existing orders in the "1M" database
     scale_approvals: int
     forecast_milestones: int
-    journal_postings: int
-    export_postings: int
+    journal_postings: int  # also the exports' size (memory.export_postings)
     http_step_seconds: float
     http_rates: tuple[int, ...]
 
@@ -52,7 +51,6 @@ FULL = Sizes(
     scale_approvals=500,
     forecast_milestones=10_000,
     journal_postings=1_000_000,
-    export_postings=1_000_000,
     http_step_seconds=10.0,
     http_rates=(5, 10, 25, 50, 100, 150, 200, 300, 400, 600, 800),
 )
@@ -63,8 +61,7 @@ SMALL = Sizes(
     filler_large=100_000,
     scale_approvals=200,
     forecast_milestones=10_000,
-    journal_postings=50_000,
-    export_postings=50_000,
+    journal_postings=100_000,
     http_step_seconds=8.0,
     http_rates=(5, 10, 25, 50, 100, 200, 300, 400),
 )
@@ -76,7 +73,6 @@ TINY = Sizes(  # the smoke test: every benchmark end to end in seconds
     scale_approvals=20,
     forecast_milestones=200,
     journal_postings=2_000,
-    export_postings=2_000,
     http_step_seconds=1.0,
     http_rates=(5, 10),
 )
