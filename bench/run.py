@@ -130,6 +130,7 @@ def main(argv: list[str]) -> int:
         "load_at_start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "sections": wanted,
         "seconds": {},
+        "load_after": {},  # load average (1, 5, 15 min) when each section ended: a shared machine
         "errors": {},
     }
     if len(wanted) < len(SECTIONS) and (RESULTS / "latest.json").exists() and not meta["tiny"]:
@@ -153,7 +154,10 @@ def main(argv: list[str]) -> int:
                 traceback.print_exc()
                 meta["errors"][name] = f"{type(exc).__name__}: {exc}"[:500]
             meta["seconds"][name] = round(time.perf_counter() - started, 1)
-            log(f"{name} done in {meta['seconds'][name]} s")
+            meta["load_after"][name] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            log(
+                f"{name} done in {meta['seconds'][name]} s (load average {meta['load_after'][name]})"
+            )
     finally:
         ws.close()
     merged = {**previous, **flat}
