@@ -31,9 +31,7 @@ viewer in Tokyo.
 
 from __future__ import annotations
 
-import base64
 import bisect
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from milepost.cashflow import cursor
 from milepost.cashflow import repository as repo
 from milepost.errors import InvalidInput
 from milepost.ledger import postings
@@ -553,24 +552,18 @@ def from_epoch_us(us: int) -> datetime:
 
 def encode_cursor(key: ScheduleKey) -> str:
     """An opaque cursor: the schedule key of the last line of a page."""
-    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+    return cursor.encode(list(key))
 
 
-def decode_cursor(cursor: str) -> ScheduleKey:
+def decode_cursor(text: str) -> ScheduleKey:
     """The key in a cursor from `encode_cursor`; anything else is an input error (422), never a crash."""
-    bad = InvalidInput("invalid cursor", errors=[{"field": "after", "message": "use next_cursor of the previous page"}])
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= 400:
-        raise bad
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise bad from None
+    raw = cursor.decode(text, max_len=400)
     types = (int, int, str, str, int, str)
-    if (not isinstance(raw, list) or len(raw) != len(types)
+    if (len(raw) != len(types)
             or not all(type(v) is t for v, t in zip(raw, types, strict=True))
             or not -(2**62) < raw[0] < 2**62 or not -(2**31) < raw[4] < 2**31 or not -1 <= raw[1] < 100
             or any(len(v) > 100 or "\x00" in v for v in raw[2:4] + raw[5:])):
-        raise bad
+        raise cursor.invalid()
     return (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5])
 
 

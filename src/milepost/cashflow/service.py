@@ -20,13 +20,12 @@ Buyer mirror, over the orders where the user buys:
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from milepost.cashflow import cursor
 from milepost.cashflow import repository as repo
 from milepost.errors import InvalidInput
 from milepost.ledger import postings
@@ -83,21 +82,15 @@ def orders_limit(limit: int | None) -> int:
 
 def encode_cursor(order_id: str) -> str:
     """An opaque cursor: the id of the last order of a page."""
-    return base64.urlsafe_b64encode(json.dumps([order_id]).encode()).decode().rstrip("=")
+    return cursor.encode([order_id])
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(text: str) -> str:
     """The order id in a cursor from `encode_cursor`; anything else is an input error (422)."""
-    bad = InvalidInput("invalid cursor", errors=[{"field": "after", "message": "use next_cursor of the previous page"}])
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= 200:
-        raise bad
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str) or not 0 < len(raw[0]) <= 40 \
+    raw = cursor.decode(text, max_len=200)
+    if len(raw) != 1 or not isinstance(raw[0], str) or not 0 < len(raw[0]) <= 40 \
             or not raw[0].isascii() or not raw[0].isprintable():
-        raise bad
+        raise cursor.invalid()
     return raw[0]
 
 
