@@ -166,6 +166,12 @@ def _template_filter(table: Any, tpl: Template) -> str:
     raise AssertionError(table.name)
 
 
+def _key(table: Any) -> str:
+    """The name of the table's one primary-key column (`id` but for the forecast schedule's)."""
+    (column,) = table.primary_key.columns
+    return str(column.name)
+
+
 def _int_pk(table: Any) -> str | None:
     pk = list(table.primary_key.columns)
     if len(pk) == 1 and isinstance(pk[0].type, Integer | BigInteger):
@@ -305,7 +311,7 @@ def _select_list(
                 value = row[col.name]
                 spliced = None if value is None else _spliced(value, subs, pattern)
                 if spliced is not None:
-                    whens[row["id"]] = spliced
+                    whens[row[_key(table)]] = spliced
             if not whens:
                 exprs.append(f"t.{col.name}")
                 continue
@@ -318,7 +324,7 @@ def _select_list(
                     for k, v in whens.items()
                 )
                 unchanged = f"CAST(t.{col.name} AS text)" if is_pg_json else f"t.{col.name}"
-                expr = f"CASE t.id {cases} ELSE {unchanged} END"
+                expr = f"CASE t.{_key(table)} {cases} ELSE {unchanged} END"
             if is_pg_json:
                 expr = f"CAST({expr} AS json)"
             exprs.append(expr)
@@ -328,11 +334,12 @@ def _select_list(
 
 
 def _template_rows(conn: Any, table: Any, tpl: Template) -> list[dict[str, Any]]:
-    """The template's rows of `table`: id, and every text/JSON column as the database's text."""
+    """The template's rows of `table`: its key, and every text/JSON column as the database's text."""
     cols = [c for c in table.c if isinstance(c.type, String | Text | JSON)]
+    key = _key(table)
     select_list = ", ".join(
         [
-            "t.id",
+            f"t.{key}",
             *(
                 f"CAST(t.{c.name} AS text)" if isinstance(c.type, JSON) else f"t.{c.name}"
                 for c in cols
@@ -342,7 +349,7 @@ def _template_rows(conn: Any, table: Any, tpl: Template) -> list[dict[str, Any]]
     rows = conn.exec_driver_sql(
         f"SELECT {select_list} FROM {table.name} AS t WHERE {_aliased_filter(table, tpl)}"
     ).all()
-    return [dict(zip(["id", *(c.name for c in cols)], r, strict=True)) for r in rows]
+    return [dict(zip([key, *(c.name for c in cols)], r, strict=True)) for r in rows]
 
 
 def clone_orders(
@@ -373,7 +380,7 @@ def clone_orders(
                 continue
             exprs = _select_list(dialect, table, tpl, rows, subs)
             template = (
-                f"(SELECT t.*, row_number() OVER (ORDER BY t.id) - 1 AS clone_k FROM {table.name} "
+                f"(SELECT t.*, row_number() OVER (ORDER BY t.{_key(table)}) - 1 AS clone_k FROM {table.name} "
                 f"AS t WHERE {_aliased_filter(table, tpl)}) AS t"
             )
             statements.append(

@@ -19,6 +19,7 @@ PURE = {
     "milepost.orders.lifecycle",
     "milepost.disputes.states",
     "milepost.ledger.postings",
+    "milepost.cashflow.projection",
 }
 EXTRA_ALLOWED = {"milepost.money": {"babel"}}
 

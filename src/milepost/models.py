@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the drift test see the whole schema."""
 
 from milepost.accounts.models import ApiToken, User
+from milepost.cashflow.models import OrderEscrow, ScheduleRow
 from milepost.changes.models import ChangeOrder, Extension
 from milepost.db import Base
 from milepost.disputes.models import Dispute, DisputeProposal
@@ -15,6 +16,6 @@ from milepost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEnd
 
 __all__ = [
     "ApiToken", "Base", "ChangeOrder", "ClearingLot", "Delivery", "DeliveryFile", "Dispute",
-    "DisputeProposal", "Event", "Extension", "IdempotencyRecord", "Milestone", "Order", "Payout",
-    "PlanVersion", "Posting", "Review", "Timer", "Transfer", "User", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
+    "DisputeProposal", "Event", "Extension", "IdempotencyRecord", "Milestone", "Order", "OrderEscrow", "Payout",
+    "PlanVersion", "Posting", "Review", "ScheduleRow", "Timer", "Transfer", "User", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -32,6 +32,7 @@ viewer in Tokyo.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -587,16 +588,7 @@ class LocalDays:
 
     def __init__(self, zone_info: ZoneInfo, now: datetime) -> None:
         self.zone = zone_info
-        today = now.astimezone(zone_info).date()
-        days = [today + timedelta(days=k) for k in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)]
-        starts = [epoch_us(datetime.combine(d, time(), zone_info)) for d in days]
-        valid = all(a < b for a, b in pairwise(starts)) and all(
-            from_epoch_us(us).astimezone(zone_info).date() == d
-            and (k == 0 or from_epoch_us(us - 1).astimezone(zone_info).date() < d)
-            for k, (d, us) in enumerate(zip(days, starts, strict=True))
-        )
-        # (no valid list: every line converted one by one — still exact)
-        self.days, self.starts = (days, starts) if valid else ([today], [starts[_DAYS_BEFORE]])
+        self.days, self.starts = _local_days(zone_info.key, now.astimezone(zone_info).date())
 
     def of_bucket(self, bucket: int | None) -> date | None:
         """The day of `width_bucket(us, starts)` when inside the range, else None."""
@@ -607,6 +599,22 @@ class LocalDays:
     def of(self, us: int) -> date:
         bucket = bisect.bisect_right(self.starts, us)
         return self.of_bucket(bucket) or from_epoch_us(us).astimezone(self.zone).date()
+
+
+@functools.lru_cache(maxsize=512)
+def _local_days(zone_key: str, today: date) -> tuple[tuple[date, ...], tuple[int, ...]]:
+    """`LocalDays`' calendar for a zone and a local date: the same every time it is asked for, so
+    worked out once per zone and day (≈ 1,300 time-zone conversions) instead of once per request."""
+    zone_info = ZoneInfo(zone_key)
+    days = [today + timedelta(days=k) for k in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)]
+    starts = [epoch_us(datetime.combine(d, time(), zone_info)) for d in days]
+    valid = all(a < b for a, b in pairwise(starts)) and all(
+        from_epoch_us(us).astimezone(zone_info).date() == d
+        and (k == 0 or from_epoch_us(us - 1).astimezone(zone_info).date() < d)
+        for k, (d, us) in enumerate(zip(days, starts, strict=True))
+    )
+    # (no valid list: every line converted one by one — still exact)
+    return (tuple(days), tuple(starts)) if valid else ((today,), (starts[_DAYS_BEFORE],))
 
 
 def seller_forecast(

@@ -106,10 +106,14 @@ def escrow_summary(
     number of orders holding some, and the orders themselves a page at a time — the first
     `limit` + 1 (all of them when None, none when 0) whose id sorts after `after`.
 
-    Uses the milestones' cached amounts (funded − released − refunded); ledger invariant 3, checked
-    by the audit, proves they equal the escrow account's postings. One statement, so the per-order
-    sums are computed once for the totals and the page.
+    Reads the escrow per order (`cashflow.models.OrderEscrow`: the sum of the order's milestones'
+    cached funded − released − refunded, kept by `cashflow.projector`) — the party's rows alone, no
+    join and no grouping of milestones; the audit proves they equal the milestones' caches, and
+    ledger invariant 3 that those equal the escrow account's postings. One statement.
     """
+    from milepost.cashflow.projector import write_pending
+
+    write_pending(session)  # this transaction's own changes first
     dialect = session.get_bind().dialect.name
     params = {
         "party_id": seller_id if seller_id is not None else buyer_id,
@@ -131,20 +135,15 @@ def escrow_summary(
 
 @functools.cache
 def _escrow_statement(dialect: str, as_seller: bool) -> Any:
-    held = func.sum(Milestone.funded_amount - Milestone.released_amount - Milestone.refunded_amount)
-    party = Order.seller_id if as_seller else Order.buyer_id
-    # Grouped by the order's primary key only (currency depends on it): grouping on more text
-    # columns under the database's collation costs more than the aggregate itself. The title is
-    # looked up for the page's rows only.
+    from milepost.cashflow.models import OrderEscrow
+
+    e = OrderEscrow.__table__.c
+    party = e.seller_id if as_seller else e.buyer_id
+    # The party's rows of the escrow per order; titles are looked up for the page's rows only.
     per_order = (
-        select(Order.id.label("order_id"), Order.currency.label("currency"),
-               cast(held, BigInteger).label("amount"))
-        .join(Milestone, Milestone.order_id == Order.id)
-        .where(party == bindparam("party_id", type_=String()), Milestone.funded_amount > 0)
-        .group_by(Order.id)
-        .having(held != 0)
+        select(e.order_id.label("order_id"), e.currency.label("currency"), e.amount.label("amount"))
+        .where(party == bindparam("party_id", type_=String()))
         .cte("per_order")
-        .prefix_with("MATERIALIZED")
     )
     c = per_order.c
     order_id = c.order_id.collate("C") if dialect == "postgresql" else c.order_id  # byte order
@@ -506,35 +505,8 @@ def stream_postings(
 
 
 # ---------------------------------------------------------------------------------------------
-# Forecast in SQL: the dated schedule of open milestones, totalled and paged by the database
+# Forecast in SQL: the seller's schedule rows, totalled and paged by the database
 # ---------------------------------------------------------------------------------------------
-
-DAY_US = 86_400_000_000
-HOUR_US = 3_600_000_000
-CLOSED_STATUSES = (MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED)
-# Certainty ranks (forecast.CERTAINTY_ORDER): held 2, awaiting_review 3, in_progress 4, not_started 5.
-# Disputed milestones get EXCLUDED_RANK: they are left out of the lines and the totals.
-EXCLUDED_RANK = 99
-
-
-class _EpochUs(FunctionElement[int]):
-    """Microseconds since 1970 (UTC) of a `UTCDateTime` column, as a 64-bit integer: exact (no
-    float), cheap to compare and to fetch, and the same number on both databases."""
-
-    inherit_cache = True
-    type = BigInteger()
-
-
-@compiles(_EpochUs, "postgresql")
-def _epoch_us_pg(element: _EpochUs, compiler: Any, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
-
-
-@compiles(_EpochUs)
-def _epoch_us_sqlite(element: _EpochUs, compiler: Any, **kw: Any) -> str:
-    # SQLite keeps naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTCDateTime); no fraction → 0.
-    col = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER))"
 
 
 class _WidthBucket(FunctionElement[int]):
@@ -587,16 +559,19 @@ def milestone_schedule(
     limit: int | None,
     after: tuple[int, int, str, str, int, str] | None,
 ) -> ScheduleResult:
-    """The forecast of every open milestone of the seller, computed by the database in one statement.
+    """The forecast of every open milestone of the seller, from the seller's rows of the forecast
+    schedule (`cashflow.models.ScheduleRow`, kept current by `cashflow.projector`) in one statement.
 
-    The rules are `forecast.milestone_lines` (which tests hold this equal to), written as window
-    functions over each order's open milestones in `seq` order (see `_schedule_statement`).
-
-    Returns the net sums per (currency, certainty, local day) — `day_starts_us` are the UTC instants
-    the viewer's local days start, PostgreSQL bins each line into them (`width_bucket`); lines
-    outside them (and every line on SQLite) come back per exact instant — the first `limit` lines
-    after the `after` key (all of them when `limit` is None), and the disputed (excluded) milestones.
+    Each row's date is ``max(base_us, now + lag_us)`` (`cashflow.projection`; tests hold it equal to
+    `forecast.milestone_lines` at any `now`). Returns the net sums per (currency, certainty, local
+    day) — `day_starts_us` are the UTC instants the viewer's local days start, PostgreSQL bins each
+    line into them (`width_bucket`); lines outside them (and every line on SQLite) come back per
+    exact instant — the first `limit` lines after the `after` key (all of them when `limit` is
+    None), and the disputed (excluded) milestones.
     """
+    from milepost.cashflow.projector import write_pending
+
+    write_pending(session)  # this transaction's own changes first
     dialect = session.get_bind().dialect.name
     first = after or (-(2**63), -1, "", "", -1, "")
     params = {
@@ -629,13 +604,12 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
     after a cursor: the first page skips the cursor's comparison on every line); building it costs
     more than running it, so everything else that varies is a bound parameter.
 
-    The chain — each pending milestone starts when the one before it is expected to be approved —
-    is a running maximum: with `d` the due + review days of a pending milestone (0 otherwise), `S`
-    their running sum and `F` the fixed expected approval of a delivered / in-progress / disputed
-    one, ``cursor_i = S_i + max(now, max_{j ≤ i} (F_j − S_j))``, and a pending milestone is approved
-    at its cursor. Amounts are net of `floor(gross × bps / 10000)`, computed without 64-bit overflow.
+    Three kinds of rows in one shape: 0 the net sums per (currency, certainty, local day), 1 the
+    page of lines, 2 the excluded (disputed) milestones. Each part reads the seller's rows by the
+    (seller_id, rank) index; only the page's rows look up their titles.
     """
-    from milepost.disputes.models import Dispute
+    from milepost.cashflow.models import ScheduleRow
+    from milepost.cashflow.projection import EXCLUDED
 
     pg = dialect == "postgresql"
 
@@ -643,97 +617,30 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
         # ids and currency codes ordered byte by byte (as Python orders str), not by the locale
         return column.collate("C") if pg else column
 
-    m, o = Milestone, Order
-    pending, delivered, in_progress, disputed = (MilestoneStatus.PENDING, MilestoneStatus.DELIVERED,
-                                                 MilestoneStatus.IN_PROGRESS, MilestoneStatus.DISPUTED)
+    s = ScheduleRow.__table__.c
     now = bindparam("now_us", type_=BigInteger())
-    day = literal(DAY_US, BigInteger())
-    review = o.review_days * day
-    due_us = _EpochUs(m.due_at)
-    opened_us = (
-        select(func.max(_EpochUs(Dispute.opened_at)))
-        .where(Dispute.milestone_id == m.id, Dispute.resolved_at.is_(None))
-        .scalar_subquery()
-    )
-    negotiated = func.coalesce(opened_us, now) + o.dispute_negotiation_days * day
-    fixed = case(
-        (m.status == delivered, func.coalesce(_EpochUs(m.review_due_at), now + review)),
-        (m.status == in_progress, case((due_us > now, due_us), else_=now) + review),
-        (m.status == disputed, case((negotiated > now, negotiated), else_=now)),
-        else_=None,
-    )
-    closed = m.status.in_(CLOSED_STATUSES)
-    gross = case(
-        (closed, m.held_for_seller_amount),
-        (m.status == disputed, m.funded_amount - m.released_amount - m.refunded_amount),
-        (m.funded_amount > 0,
-         m.funded_amount - m.released_amount - m.refunded_amount - m.held_for_seller_amount),
-        else_=m.amount,
-    )
-    rank = case(
-        (m.status == disputed, EXCLUDED_RANK), (m.status == delivered, 3), (m.status == in_progress, 4),
-        (m.status == pending, 5), else_=2,
-    )
-    # Only what the chain and the lines need passes through the three window stages (every column
-    # is copied at each): whether a line is dated at its order's completion (closed: held money, or
-    # release on completion) is one flag, and a closed milestone is told by its rank (2).
-    base = (
-        select(
-            m.order_id.label("order_id"), m.id.label("milestone_id"), m.seq.label("seq"),
-            o.currency.label("currency"), rank.label("rank"), gross.label("gross"),
-            o.seller_fee_bps.label("bps"),
-            or_(closed, o.release == "on_completion").label("at_completion"),
-            (o.clearance_days * day).label("clearance"),
-            case((m.status == pending, (m.due_days + o.review_days) * day), else_=0).label("d"),
-            fixed.label("fixed"),
-            and_(m.status == in_progress, m.due_at.is_not(None),
-                 now > due_us + o.late_grace_hours * literal(HOUR_US, BigInteger())).label("late"),
-            or_(m.status != pending, m.funded_amount > 0).label("funded"),
-        )
-        .join(o, m.order_id == o.id)
-        .where(o.seller_id == bindparam("seller_id"), o.status.in_(OPEN_ORDER_STATUSES), _still_open())
-        .subquery("base")
-    )
-    # Partitions only group (equality); byte-wise ("C") they sort with memcmp and abbreviated keys
-    # instead of the locale's strcoll, and the three stages share that one sort.
-    b = base.c
-    running = (
-        select(base, cast(func.sum(b.d).over(partition_by=bytewise(b.order_id), order_by=b.seq, rows=(None, 0)),
-                          BigInteger).label("s"))
-        .subquery("running")
-    )
-    r = running.c
-    best = func.max(r.fixed - r.s).over(partition_by=bytewise(r.order_id), order_by=r.seq, rows=(None, 0))
-    approved_at = case(
-        (r.rank == 2, None),  # closed
-        (r.fixed.is_not(None), r.fixed),
-        else_=r.s + case((best > now, best), else_=now),
-    )
-    approved = select(running, approved_at.label("approved")).subquery("approved")
-    a = approved.c
-    completion = func.coalesce(func.max(a.approved).over(partition_by=bytewise(a.order_id)), now)
-    expected = case((a.at_completion, completion), else_=a.approved) + a.clearance
-    fee = (a.gross // 10_000) * a.bps + ((a.gross % 10_000) * a.bps) // 10_000
+    later = now + s.lag_us
+    expected = case((s.base_us > later, s.base_us), else_=later)
+    mine = s.seller_id == bindparam("seller_id", type_=String())
+    # the line's local day, found once (a binary search over the day starts): computed in the
+    # grouping instead, it would run once per grouping expression that uses it
+    bucket = _WidthBucket(expected, bindparam("day_starts", type_=ARRAY(BigInteger())))
     lines = (
-        select(
-            a.order_id, a.milestone_id, a.seq, a.currency, a.rank, a.gross, fee.label("fee"),
-            (a.gross - fee).label("net"), expected.label("expected_us"), a.late, a.funded,
-            # the line's local day, found once (a binary search over the day starts): computed in
-            # the grouping instead, it would run once per grouping expression that uses it
-            _WidthBucket(expected, bindparam("day_starts", type_=ARRAY(BigInteger()))).label("bucket"),
-        )
-        .cte("lines")
-        .prefix_with("MATERIALIZED")
+        select(s.currency.label("currency"), s.rank.label("rank"), (s.gross - s.fee).label("net"),
+               expected.label("expected_us"), bucket.label("bucket"))
+        .where(mine, s.rank != EXCLUDED)
+        .offset(0)  # not merged into the grouping, where `bucket` would be computed three times a line
+        .subquery("lines")
     )
     c = lines.c
-    # (not a WHERE of `lines`: that would run before its window functions and drop rows from the chain)
-    scheduled = and_(c.rank != EXCLUDED_RANK, c.gross > 0)
     at = case((and_(c.bucket > 0, c.bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
-    key = (c.expected_us, c.rank, bytewise(c.currency), bytewise(c.order_id), c.seq, bytewise(c.milestone_id))
+    key = (expected, s.rank, bytewise(s.currency), bytewise(s.order_id), s.seq, bytewise(s.milestone_id))
     after = [bindparam(f"after_{i}", type_=t) for i, t in
              enumerate((BigInteger(), Integer(), String(), String(), Integer(), String()))]
     page = (
-        select(c).where(scheduled, *([_gt(key, after)] if has_after else []))
+        select(expected.label("expected_us"), s.rank, s.currency, s.order_id, s.seq, s.milestone_id, s.gross, s.fee,
+               and_(s.late_after_us.is_not(None), now > s.late_after_us).label("late"), s.funded)
+        .where(mine, s.rank != EXCLUDED, *([_gt(key, after)] if has_after else []))
         .order_by(*key).limit(bindparam("limit", type_=BigInteger()))
         .subquery("page")
     )
@@ -746,20 +653,18 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
         # a primary-key lookup per row of the (short) page, not a join over the whole table
         return select(model.title).where(model.id == id_).scalar_subquery()
 
-    # One statement, so the lines are computed once: three kinds of rows in one shape —
-    # 0 day totals, 1 the page, 2 the excluded (disputed) milestones.
     text_, big, int_, bool_ = String(), BigInteger(), Integer(), Boolean()
+    m, o = Milestone, Order
     return union_all(
         select(literal(0, int_), at, c.rank, c.currency, null(text_), null(int_), null(text_),
                cast(func.sum(c.net), big), cast(func.count(), big), null(big), null(bool_), null(bool_),
                null(text_), null(text_), c.bucket)
-        .where(scheduled)
         .group_by(c.currency, c.rank, c.bucket, at),
         select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
-               p.net, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id), title_of(m, p.milestone_id),
-               null(int_)),
-        select(literal(2, int_), null(big), c.rank, c.currency, c.order_id, c.seq, c.milestone_id, null(big),
-               c.gross, null(big), null(bool_), null(bool_), title_of(o, c.order_id),
-               title_of(m, c.milestone_id), null(int_))
-        .where(c.rank == EXCLUDED_RANK),
+               p.gross - p.fee, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id),
+               title_of(m, p.milestone_id), null(int_)),
+        select(literal(2, int_), null(big), s.rank, s.currency, s.order_id, s.seq, s.milestone_id, null(big),
+               s.gross, null(big), null(bool_), null(bool_), title_of(o, s.order_id),
+               title_of(m, s.milestone_id), null(int_))
+        .where(mine, s.rank == EXCLUDED),
     )

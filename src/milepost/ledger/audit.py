@@ -58,6 +58,8 @@ def run_audit(session: Session) -> AuditReport:
         _ended_orders_hold_no_escrow(session),
         _cached_balances(session),
         _state_matches_money(session),
+        _forecast_schedule(session),
+        _order_escrow(session),
     ]
     transfers = session.scalar(select(func.count()).select_from(Transfer)) or 0
     count = session.scalar(select(func.count()).select_from(Posting)) or 0
@@ -245,4 +247,22 @@ def _state_matches_money(session: Session) -> Check:
         cleared_by_transfer = lot.id in lot_transfers
         if lot.amount and (lot.cleared_at is not None) != cleared_by_transfer:
             check.violations.append(f"lot {lot.id}: cleared_at and clear transfer disagree")
+    return check
+
+
+def _forecast_schedule(session: Session) -> Check:
+    from milepost.cashflow.projector import stale_schedule
+
+    check = Check("forecast_schedule", "the forecast schedule holds exactly the lines recomputed from "
+                  "every agreed or active order's terms, milestones and open disputes")
+    check.violations += stale_schedule(session)
+    return check
+
+
+def _order_escrow(session: Session) -> Check:
+    from milepost.cashflow.projector import stale_escrow
+
+    check = Check("order_escrow", "each order's escrow row holds the sum of its milestones' escrow "
+                  "(and no row for an order holding nothing)")
+    check.violations += stale_escrow(session)
     return check

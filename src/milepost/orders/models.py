@@ -167,3 +167,8 @@ class DeliveryFile(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Registers the listeners that keep the forecast schedule current: imported here, so no session can
+# change an order or a milestone without them.
+import milepost.cashflow.projector  # noqa: E402, F401

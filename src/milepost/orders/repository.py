@@ -53,11 +53,20 @@ def locked_order_and_milestones(session: Session, order_id: str) -> tuple[Order 
     rows = session.execute(_ORDER_AND_MILESTONES, {"order_id": order_id}).all()
     if not rows:
         return None, []
-    return rows[0][0], [m for _, m in rows if m is not None]
+    return rows[0][0], _holding_all(session, order_id, [m for _, m in rows if m is not None])
 
 
 def milestones_of(session: Session, order_id: str) -> list[Milestone]:
-    return list(session.scalars(_MILESTONES, {"order_id": order_id}).all())
+    return _holding_all(session, order_id, list(session.scalars(_MILESTONES, {"order_id": order_id}).all()))
+
+
+def _holding_all(session: Session, order_id: str, milestones: list[Milestone]) -> list[Milestone]:
+    """Note that the session holds every milestone of the order (`cashflow.projector` then needs
+    no query to recompute the order's forecast schedule rows)."""
+    from milepost.cashflow.projector import hold_all_milestones
+
+    hold_all_milestones(session, order_id, milestones)
+    return milestones
 
 
 def milestones_of_orders(session: Session, order_ids: Sequence[str]) -> dict[str, list[Milestone]]:
