@@ -48,27 +48,35 @@ disputes = sa.table(
 )
 
 
+def _bytewise(length: int) -> sa.String:
+    # ordered byte by byte on PostgreSQL too (the schedule's order is an index's order)
+    return sa.String(length=length).with_variant(sa.String(length=length, collation='C'), 'postgresql')
+
+
 def upgrade() -> None:
     op.create_table('forecast_schedule',
-    sa.Column('milestone_id', sa.String(length=40), nullable=False),
-    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('milestone_id', _bytewise(40), nullable=False),
+    sa.Column('order_id', _bytewise(40), nullable=False),
     sa.Column('seller_id', sa.String(length=40), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('currency', _bytewise(3), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('rank', sa.SmallInteger(), nullable=False),
     sa.Column('gross', sa.BigInteger(), nullable=False),
     sa.Column('fee', sa.BigInteger(), nullable=False),
     sa.Column('base_us', sa.BigInteger(), nullable=False),
     sa.Column('lag_us', sa.BigInteger(), nullable=False),
+    sa.Column('slides_from_us', sa.BigInteger(), nullable=False),
     sa.Column('late_after_us', sa.BigInteger(), nullable=True),
     sa.Column('funded', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('milestone_id', name=op.f('pk_forecast_schedule'))
     )
     with op.batch_alter_table('forecast_schedule', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_forecast_schedule_order_id'), ['order_id'], unique=False)
-        batch_op.create_index('ix_forecast_schedule_seller_id_rank', ['seller_id', 'rank'], unique=False)
+        batch_op.create_index('ix_forecast_schedule_dated', ['seller_id', 'base_us', 'rank', 'currency', 'order_id',
+                                                              'seq', 'milestone_id'], unique=False)
+        batch_op.create_index('ix_forecast_schedule_sliding', ['seller_id', 'slides_from_us'], unique=False)
     op.create_table('order_escrow',
-    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('order_id', _bytewise(40), nullable=False),
     sa.Column('seller_id', sa.String(length=40), nullable=False),
     sa.Column('buyer_id', sa.String(length=40), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
@@ -76,8 +84,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_order_escrow'))
     )
     with op.batch_alter_table('order_escrow', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_order_escrow_buyer_id'), ['buyer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_order_escrow_seller_id'), ['seller_id'], unique=False)
+        batch_op.create_index('ix_order_escrow_buyer_id_order_id', ['buyer_id', 'order_id'], unique=False)
+        batch_op.create_index('ix_order_escrow_seller_id_order_id', ['seller_id', 'order_id'], unique=False)
     backfill(op.get_bind())
 
 
@@ -102,7 +110,7 @@ def backfill(conn: sa.Connection) -> None:
     )
     table = sa.table('forecast_schedule', *(sa.column(name) for name in (
         'milestone_id', 'order_id', 'seller_id', 'currency', 'seq', 'rank', 'gross', 'fee', 'base_us', 'lag_us',
-        'late_after_us', 'funded')))
+        'slides_from_us', 'late_after_us', 'funded')))
     escrow = sa.table('order_escrow', *(sa.column(name) for name in (
         'order_id', 'seller_id', 'buyer_id', 'currency', 'amount')))
     pending: list[dict[str, object]] = []
@@ -137,10 +145,11 @@ def _insert(conn: sa.Connection, table: sa.TableClause, rows: list[dict[str, obj
 
 def downgrade() -> None:
     with op.batch_alter_table('order_escrow', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_order_escrow_seller_id'))
-        batch_op.drop_index(batch_op.f('ix_order_escrow_buyer_id'))
+        batch_op.drop_index('ix_order_escrow_seller_id_order_id')
+        batch_op.drop_index('ix_order_escrow_buyer_id_order_id')
     op.drop_table('order_escrow')
     with op.batch_alter_table('forecast_schedule', schema=None) as batch_op:
-        batch_op.drop_index('ix_forecast_schedule_seller_id_rank')
+        batch_op.drop_index('ix_forecast_schedule_sliding')
+        batch_op.drop_index('ix_forecast_schedule_dated')
         batch_op.drop_index(batch_op.f('ix_forecast_schedule_order_id'))
     op.drop_table('forecast_schedule')

@@ -109,7 +109,7 @@ def test_a_command_rewrites_its_order_rows_once_and_a_rollback_leaves_them(runti
     deliver_and_approve(runtime, p, order_id, first)
     after = _schedule(runtime)
     assert {r[0] for r in after} == set(rest)  # the approved milestone's money is in a clearing lot now
-    released = next(r for r in before if r[0] == first)[-6]  # its gross: released out of escrow
+    released = next(r for r in before if r[0] == first)[6]  # its gross: released out of escrow
     assert _escrow(runtime) == {order_id: held[order_id] - released}
     try:
         with runtime.unit_of_work() as ctx:

@@ -137,7 +137,7 @@ def test_audit_names_missing_and_extra_forecast_schedule_rows(runtime, busy):
     last = milestone_ids(runtime, order_id)[-1]
     sql(runtime, "DELETE FROM forecast_schedule WHERE milestone_id = :m", m=last)
     sql(runtime, "INSERT INTO forecast_schedule (milestone_id, order_id, seller_id, currency, seq, rank, gross, fee, "
-                 "base_us, lag_us, funded) VALUES ('ms_ghost', 'ord_ghost', 'usr_x', 'USD', 1, 5, 1, 0, 0, 0, TRUE)")
+                 "base_us, lag_us, slides_from_us, funded) VALUES ('ms_ghost', 'ord_ghost', 'usr_x', 'USD', 1, 5, 1, 0, 0, 0, 0, TRUE)")
     violations = audit(runtime)["forecast_schedule"]
     assert len(violations) == 2
     assert any(last in v and "row None" in v for v in violations)

@@ -17,14 +17,33 @@ from sqlalchemy.orm import Mapped, mapped_column
 from milepost.db import Base
 
 
-class ScheduleRow(Base):
-    __tablename__ = "forecast_schedule"
-    __table_args__ = (Index("ix_forecast_schedule_seller_id_rank", "seller_id", "rank"),)
+def _bytewise(length: int) -> String:
+    """Text ordered byte by byte (as Python orders str) on both databases: PostgreSQL's "C"
+    collation, SQLite's default. The schedule's order is an index's order (below)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
-    milestone_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    order_id: Mapped[str] = mapped_column(String(40), index=True)
+
+class ScheduleRow(Base):
+    """A forecast line (or a disputed milestone: rank EXCLUDED, base_us = lag_us = NEVER).
+
+    A line's date is max(base_us, now + lag_us): `base_us` until `slides_from_us` (= base_us −
+    lag_us), `now + lag_us` after it. A seller's page of lines in schedule order is therefore two
+    index ranges: lines still at their base, read in order from `ix_forecast_schedule_dated` (whose
+    columns are the schedule key), and lines already sliding with now (few: late or overdue work),
+    found by `ix_forecast_schedule_sliding` — a page costs its own size, not the seller's.
+    """
+
+    __tablename__ = "forecast_schedule"
+    __table_args__ = (
+        Index("ix_forecast_schedule_dated", "seller_id", "base_us", "rank", "currency", "order_id", "seq",
+              "milestone_id"),
+        Index("ix_forecast_schedule_sliding", "seller_id", "slides_from_us"),
+    )
+
+    milestone_id: Mapped[str] = mapped_column(_bytewise(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(_bytewise(40), index=True)
     seller_id: Mapped[str] = mapped_column(String(40))
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(_bytewise(3))
     seq: Mapped[int] = mapped_column(Integer)
     # certainty rank (forecast.CERTAINTY_ORDER), or projection.EXCLUDED for a disputed milestone
     rank: Mapped[int] = mapped_column(SmallInteger)
@@ -33,6 +52,7 @@ class ScheduleRow(Base):
     # expected at max(base_us, now + lag_us), µs since 1970 UTC (projection.NEVER: no such term)
     base_us: Mapped[int] = mapped_column(BigInteger)
     lag_us: Mapped[int] = mapped_column(BigInteger)
+    slides_from_us: Mapped[int] = mapped_column(BigInteger)
     late_after_us: Mapped[int | None] = mapped_column(BigInteger)
     funded: Mapped[bool] = mapped_column(Boolean)
 
@@ -43,9 +63,14 @@ class OrderEscrow(Base):
     No row for an order holding nothing."""
 
     __tablename__ = "order_escrow"
+    __table_args__ = (
+        # a party's orders in id order: a page of the balances is one index range
+        Index("ix_order_escrow_seller_id_order_id", "seller_id", "order_id"),
+        Index("ix_order_escrow_buyer_id_order_id", "buyer_id", "order_id"),
+    )
 
-    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    seller_id: Mapped[str] = mapped_column(String(40), index=True)
-    buyer_id: Mapped[str] = mapped_column(String(40), index=True)
+    order_id: Mapped[str] = mapped_column(_bytewise(40), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(40))
+    buyer_id: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(BigInteger)

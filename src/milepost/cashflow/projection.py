@@ -197,6 +197,7 @@ class Line(NamedTuple):
     fee: int  # the seller fee the release will take
     base_us: int  # expected at max(base_us, now + lag_us) (`NEVER` for a missing term)
     lag_us: int
+    slides_from_us: int  # base_us − lag_us: from then on the date is now + lag_us
     late_after_us: int | None  # in progress with a due date: late once now is past this
     funded: bool
 
@@ -222,7 +223,7 @@ def order_lines(
     lines = []
     for m in ordered:
         if m.status == MilestoneStatus.DISPUTED:
-            lines.append(Line(m.id, m.seq, EXCLUDED, in_escrow(m), 0, NEVER, NEVER, None, True))
+            lines.append(Line(m.id, m.seq, EXCLUDED, in_escrow(m), 0, NEVER, NEVER, 0, None, True))
             continue
         if m.status in CLOSED:
             gross = m.held_for_seller_amount
@@ -237,6 +238,6 @@ def order_lines(
         if m.status == MilestoneStatus.IN_PROGRESS and m.due_at is not None:
             late_after = epoch_us(m.due_at) + order.late_grace_hours * HOUR_US
         lines.append(Line(m.id, m.seq, _RANK.get(MilestoneStatus(m.status), 2), gross,
-                          seller_fee(gross, order.seller_fee_bps), dated[0], dated[1], late_after,
+                          seller_fee(gross, order.seller_fee_bps), dated[0], dated[1], dated[0] - dated[1], late_after,
                           m.status != MilestoneStatus.PENDING or m.funded_amount > 0))
     return lines

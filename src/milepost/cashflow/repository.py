@@ -27,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy import null as null_
@@ -138,29 +139,25 @@ def _escrow_statement(dialect: str, as_seller: bool) -> Any:
     from milepost.cashflow.models import OrderEscrow
 
     e = OrderEscrow.__table__.c
-    party = e.seller_id if as_seller else e.buyer_id
-    # The party's rows of the escrow per order; titles are looked up for the page's rows only.
-    per_order = (
-        select(e.order_id.label("order_id"), e.currency.label("currency"), e.amount.label("amount"))
-        .where(party == bindparam("party_id", type_=String()))
-        .cte("per_order")
-    )
-    c = per_order.c
-    order_id = c.order_id.collate("C") if dialect == "postgresql" else c.order_id  # byte order
+    party = (e.seller_id if as_seller else e.buyer_id) == bindparam("party_id", type_=String())
+    # The party's rows of the escrow per order: totals over all of them, and a page in id order —
+    # byte order, the `(party, order_id)` index's: one index range. Titles for the page only.
     page = (
-        select(c.order_id, c.currency, c.amount)
-        .where(order_id > bindparam("after", type_=String()))
-        .order_by(order_id)
+        select(e.order_id, e.currency, e.amount)
+        .where(party, e.order_id > bindparam("after", type_=String()))
+        .order_by(e.order_id)
         .limit(bindparam("limit", type_=BigInteger()))
         .subquery("page")
     )
     p = page.c
-    title = select(Order.title).where(Order.id == p.order_id).scalar_subquery()
+    key = p.order_id.collate("default") if dialect == "postgresql" else p.order_id  # the primary key's
+    title = select(Order.title).where(Order.id == key).scalar_subquery()
     text_ = String()
     return union_all(
-        select(literal(0, Integer()), c.currency, cast(null_(), text_), cast(func.sum(c.amount), BigInteger()),
+        select(literal(0, Integer()), e.currency, cast(null_(), text_), cast(func.sum(e.amount), BigInteger()),
                cast(func.count(), text_))
-        .group_by(c.currency),
+        .where(party)
+        .group_by(e.currency),
         select(literal(1, Integer()), p.currency, p.order_id, p.amount, title),
     )
 
@@ -591,9 +588,10 @@ def milestone_schedule(
                               int(row[9]), bool(row[10]), bool(row[11]), row[12], row[13]))
         else:
             excluded.append((row[3], int(row[8]), row[4], row[12], row[6], row[5], row[13]))
-    # Sorted here, not in SQL: SQLite allows no ORDER BY inside a UNION's parts (ids are ASCII, so
-    # Python's order is the byte order the database used for the page's LIMIT).
+    # The two kinds of candidates merged here (the schedule table's text is ordered byte by byte,
+    # as Python orders str): the page is the first `limit` + 1 of them.
     page_rows.sort(key=lambda r: r[:6])
+    del page_rows[params["limit"]:]
     excluded.sort(key=lambda r: (r[2], r[5]))
     return ScheduleResult(day_totals, page_rows, excluded)
 
@@ -601,57 +599,67 @@ def milestone_schedule(
 @functools.cache
 def _schedule_statement(dialect: str, has_after: bool) -> Any:
     """The statement of `milestone_schedule`, built once per dialect and kind of page (first, or
-    after a cursor: the first page skips the cursor's comparison on every line); building it costs
-    more than running it, so everything else that varies is a bound parameter.
+    after a cursor); building it costs more than running it, so everything else that varies is a
+    bound parameter.
 
-    Three kinds of rows in one shape: 0 the net sums per (currency, certainty, local day), 1 the
-    page of lines, 2 the excluded (disputed) milestones. Each part reads the seller's rows by the
-    (seller_id, rank) index; only the page's rows look up their titles.
+    Three kinds of rows in one shape: 0 the net sums per (currency, certainty, local day) over
+    every line of the seller, 1 the candidates for the page, 2 the excluded (disputed) milestones.
+    A line is at its base until `slides_from_us`, then slides with now (`ScheduleRow`): the page's
+    candidates are the first lines at their base in index order (`ix_forecast_schedule_dated`, whose
+    columns are the schedule key) and the first lines already sliding (`ix_forecast_schedule_sliding`,
+    a range of the few late ones) — at most 2 × (limit + 1) rows read, whatever the seller's size.
+    Only the candidates look up their titles.
     """
     from milepost.cashflow.models import ScheduleRow
-    from milepost.cashflow.projection import EXCLUDED
-
-    pg = dialect == "postgresql"
-
-    def bytewise(column: Any) -> Any:
-        # ids and currency codes ordered byte by byte (as Python orders str), not by the locale
-        return column.collate("C") if pg else column
+    from milepost.cashflow.projection import EXCLUDED, NEVER
 
     s = ScheduleRow.__table__.c
     now = bindparam("now_us", type_=BigInteger())
     later = now + s.lag_us
     expected = case((s.base_us > later, s.base_us), else_=later)
     mine = s.seller_id == bindparam("seller_id", type_=String())
+    line = s.rank != EXCLUDED
     # the line's local day, found once (a binary search over the day starts): computed in the
     # grouping instead, it would run once per grouping expression that uses it
     bucket = _WidthBucket(expected, bindparam("day_starts", type_=ARRAY(BigInteger())))
     lines = (
         select(s.currency.label("currency"), s.rank.label("rank"), (s.gross - s.fee).label("net"),
                expected.label("expected_us"), bucket.label("bucket"))
-        .where(mine, s.rank != EXCLUDED)
+        .where(mine, line)
         .offset(0)  # not merged into the grouping, where `bucket` would be computed three times a line
         .subquery("lines")
     )
     c = lines.c
     at = case((and_(c.bucket > 0, c.bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
-    key = (expected, s.rank, bytewise(s.currency), bytewise(s.order_id), s.seq, bytewise(s.milestone_id))
     after = [bindparam(f"after_{i}", type_=t) for i, t in
              enumerate((BigInteger(), Integer(), String(), String(), Integer(), String()))]
-    page = (
-        select(expected.label("expected_us"), s.rank, s.currency, s.order_id, s.seq, s.milestone_id, s.gross, s.fee,
-               and_(s.late_after_us.is_not(None), now > s.late_after_us).label("late"), s.funded)
-        .where(mine, s.rank != EXCLUDED, *([_gt(key, after)] if has_after else []))
-        .order_by(*key).limit(bindparam("limit", type_=BigInteger()))
-        .subquery("page")
-    )
-    p = page.c
+    limit = bindparam("limit", type_=BigInteger())
+    rest = (s.rank, s.currency, s.order_id, s.seq, s.milestone_id)
+
+    def candidates(name: str, date: Any, where: list[Any], key: tuple[Any, ...]) -> Any:
+        return (
+            select(date.label("expected_us"), *rest, s.gross, s.fee,
+                   and_(s.late_after_us.is_not(None), now > s.late_after_us).label("late"), s.funded)
+            .where(mine, line, *where).order_by(*key).limit(limit).subquery(name)
+        )
+
+    # at their base: the index order is the schedule order (a row comparison is an index range)
+    at_base = candidates("at_base", s.base_us,
+                         [s.slides_from_us >= now, *([tuple_(s.base_us, *rest) > tuple_(*after)] if has_after else [])],
+                         (s.base_us, *rest))
+    # sliding with now: dated now + lag, so in lag order
+    sliding = candidates("sliding", later,
+                         [s.slides_from_us < now, *([_gt((later, *rest), after)] if has_after else [])],
+                         (s.lag_us, *rest))
 
     def null(type_: Any) -> Any:
         return cast(null_(), type_)
 
     def title_of(model: Any, id_: Any) -> Any:
-        # a primary-key lookup per row of the (short) page, not a join over the whole table
-        return select(model.title).where(model.id == id_).scalar_subquery()
+        # a primary-key lookup per row of the (short) page, not a join over the whole table (in the
+        # key's own collation: the schedule's ids are byte-ordered, the primary key's are not)
+        key = id_.collate("default") if dialect == "postgresql" else id_
+        return select(model.title).where(model.id == key).scalar_subquery()
 
     text_, big, int_, bool_ = String(), BigInteger(), Integer(), Boolean()
     m, o = Milestone, Order
@@ -660,11 +668,15 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
                cast(func.sum(c.net), big), cast(func.count(), big), null(big), null(bool_), null(bool_),
                null(text_), null(text_), c.bucket)
         .group_by(c.currency, c.rank, c.bucket, at),
-        select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
-               p.gross - p.fee, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id),
-               title_of(m, p.milestone_id), null(int_)),
+        *(
+            select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
+                   p.gross - p.fee, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id),
+                   title_of(m, p.milestone_id), null(int_))
+            for p in (at_base.c, sliding.c)
+        ),
+        # excluded rows are dated NEVER: the first range of the seller's dated index
         select(literal(2, int_), null(big), s.rank, s.currency, s.order_id, s.seq, s.milestone_id, null(big),
                s.gross, null(big), null(bool_), null(bool_), title_of(o, s.order_id),
                title_of(m, s.milestone_id), null(int_))
-        .where(mine, s.rank == EXCLUDED),
+        .where(mine, s.base_us == NEVER, s.rank == EXCLUDED),
     )
