@@ -158,6 +158,11 @@ def test_local_days_are_the_time_zone_dates(tz, offset_us):
     days = fc.LocalDays(ZoneInfo(tz), now)
     us = fc.epoch_us(now) + offset_us
     assert days.of(us) == fc.from_epoch_us(us).astimezone(ZoneInfo(tz)).date()
+    # the database's arithmetic over the runs of equal-length days gives the same day
+    if days.starts[0] <= us < days.starts[-1]:
+        start, first, length = [seg for seg in days.segments if seg[0] <= us][-1]
+        assert days.of_index(first + (us - start) // length) == days.of(us)
+    assert len(days.segments) <= repo.MAX_DAY_SEGMENTS
 
 
 def test_forecast_endpoint_pages_and_rejects_bad_input(runtime, clock):

@@ -539,7 +539,7 @@ MAX_LINES = 1000
 ScheduleKey = tuple[int, int, str, str, int, str]  # line_key(): µs, certainty rank, currency, order, seq, id
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-# Local days bucketed by the database (PostgreSQL); lines dated outside them are bucketed here.
+# Local days bucketed by the database; lines dated outside them are bucketed here.
 _DAYS_BEFORE, _DAYS_AFTER = 92, 548
 
 
@@ -580,31 +580,37 @@ def page_limit(limit: int | None) -> int:
 class LocalDays:
     """The viewer's local calendar days around now, as the UTC instants (µs) they start at.
 
-    A line dated between two starts falls on the earlier one's day: a binary search (or PostgreSQL's
-    `width_bucket` over the same list) instead of a time-zone conversion per line. Lines outside the
-    range are converted one by one. Each start is the first instant of its local day (a day whose
-    midnight is skipped by a DST jump starts at the jump), checked against `astimezone`.
+    A line dated between two starts falls on the earlier one's day: a binary search here, or in
+    the database arithmetic over `segments` — runs of days of equal length (24 h; 23 or 25 h on a
+    DST change), in each of which day k is ``first + (us − start) // length`` — instead of a
+    time-zone conversion per line. Lines outside the range are converted one by one. Each start is
+    the first instant of its local day (a day whose midnight is skipped by a DST jump starts at the
+    jump), checked against `astimezone`.
     """
 
     def __init__(self, zone_info: ZoneInfo, now: datetime) -> None:
         self.zone = zone_info
-        self.days, self.starts = _local_days(zone_info.key, now.astimezone(zone_info).date())
+        self.days, self.starts, self.segments = _local_days(zone_info.key, now.astimezone(zone_info).date())
 
-    def of_bucket(self, bucket: int | None) -> date | None:
-        """The day of `width_bucket(us, starts)` when inside the range, else None."""
-        if bucket is not None and 0 < bucket < len(self.starts):
-            return self.days[bucket - 1]
-        return None
+    def of_index(self, index: int | None) -> date | None:
+        """The day of a day index the database computed from `segments` (None: outside them)."""
+        return None if index is None else self.days[index]
 
     def of(self, us: int) -> date:
         bucket = bisect.bisect_right(self.starts, us)
-        return self.of_bucket(bucket) or from_epoch_us(us).astimezone(self.zone).date()
+        if 0 < bucket < len(self.starts):
+            return self.days[bucket - 1]
+        return from_epoch_us(us).astimezone(self.zone).date()
+
+
+Segment = tuple[int, int, int]  # (start µs, index of its first day, length of each of its days in µs)
 
 
 @functools.lru_cache(maxsize=512)
-def _local_days(zone_key: str, today: date) -> tuple[tuple[date, ...], tuple[int, ...]]:
+def _local_days(zone_key: str, today: date) -> tuple[tuple[date, ...], tuple[int, ...], tuple[Segment, ...]]:
     """`LocalDays`' calendar for a zone and a local date: the same every time it is asked for, so
-    worked out once per zone and day (≈ 1,300 time-zone conversions) instead of once per request."""
+    worked out once per zone and day (≈ 1,300 time-zone conversions) instead of once per request.
+    The segments cover every day but the last (whose end is not computed): [starts[0], starts[-1])."""
     zone_info = ZoneInfo(zone_key)
     days = [today + timedelta(days=k) for k in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)]
     starts = [epoch_us(datetime.combine(d, time(), zone_info)) for d in days]
@@ -613,8 +619,13 @@ def _local_days(zone_key: str, today: date) -> tuple[tuple[date, ...], tuple[int
         and (k == 0 or from_epoch_us(us - 1).astimezone(zone_info).date() < d)
         for k, (d, us) in enumerate(zip(days, starts, strict=True))
     )
-    # (no valid list: every line converted one by one — still exact)
-    return (tuple(days), tuple(starts)) if valid else ((today,), (starts[_DAYS_BEFORE],))
+    if not valid:  # every line converted one by one — still exact
+        return (today,), (starts[_DAYS_BEFORE],), ()
+    segments: list[Segment] = []
+    for k, (start, end) in enumerate(pairwise(starts)):
+        if not segments or segments[-1][2] != end - start:
+            segments.append((start, k, end - start))
+    return tuple(days), tuple(starts), tuple(segments)
 
 
 def seller_forecast(
@@ -646,14 +657,14 @@ def seller_forecast(
         LotInput(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), int(r[8]), int(r[9]), r[11])
         for r in repo.open_lot_rows(session, seller_id)
     ]
-    schedule = repo.milestone_schedule(session, seller_id, now_us=epoch_us(now), day_starts_us=days.starts,
-                                       limit=size, after=start)
+    schedule = repo.milestone_schedule(session, seller_id, now_us=epoch_us(now), days=days.segments,
+                                       days_end_us=days.starts[-1], limit=size, after=start)
 
     per_day: dict[tuple[str, date, Certainty], int] = {}
     line_count = 0
-    for currency, rank, bucket, at, amount, count in schedule.day_totals:
-        local = days.of_bucket(bucket) if at is None else days.of(at)
-        assert local is not None  # PostgreSQL returns `at` for every line outside the buckets
+    for currency, rank, index, at, amount, count in schedule.day_totals:
+        local = days.of_index(index) if at is None else days.of(at)
+        assert local is not None  # the database returns `at` for every line outside the days
         key = (currency, local, CERTAINTY_ORDER[rank])
         per_day[key] = per_day.get(key, 0) + amount
         line_count += count

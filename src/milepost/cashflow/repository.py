@@ -31,10 +31,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import null as null_
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from milepost.ledger import postings
 from milepost.ledger.models import ClearingLot, Posting, Transfer
@@ -65,18 +62,47 @@ def seller_account_balances(session: Session, seller_id: str) -> dict[tuple[str,
     return {(account, currency): int(total) for account, currency, total in rows}
 
 
-def seller_paid_out(session: Session, seller_id: str) -> dict[str, int]:
-    """Per currency: everything the seller withdrew (payout transfers out of `available`)."""
-    rows = session.execute(
-        select(Posting.currency, func.sum(Posting.amount))
+def ledger_sums(session: Session, user_id: str) -> dict[str, dict[str, int]]:
+    """Per currency, what the balances page sums from postings, in one statement: the user's
+    `clearing` and `available` balances and `paid_out` as a seller, and as a buyer what they `paid`,
+    got `refunded`, and still have in `escrow` (their orders' postings on the world and escrow
+    accounts)."""
+    result: dict[str, dict[str, int]] = {}
+    params = {"clearing": postings.clearing_account(user_id), "available": postings.available_account(user_id),
+              "user_id": user_id}
+    for name, currency, total in session.connection().execute(_ledger_sums_statement(), params):
+        result.setdefault(currency, {})[name] = int(total)
+    for sums in result.values():
+        sums["paid_out"] = -sums.get("paid_out", 0)
+        sums["paid"] = -sums.get("paid", 0)
+    return result
+
+
+@functools.cache
+def _ledger_sums_statement() -> Any:
+    clearing, available = bindparam("clearing", type_=String()), bindparam("available", type_=String())
+    account = case((Posting.account == clearing, "clearing"), else_="available")
+    flow = case(
+        (Posting.account == postings.WORLD_PAYMENTS, "paid"),
+        (Posting.account == postings.WORLD_REFUNDS, "refunded"),
+        (Posting.account.like("escrow:%"), "escrow"),
+        else_="other",
+    )
+    total = func.sum(Posting.amount)
+    return union_all(
+        select(account, Posting.currency, total)
+        .where(Posting.account.in_([clearing, available]))
+        .group_by(account, Posting.currency),
+        select(literal("paid_out"), Posting.currency, total)
         .join(Transfer, Transfer.id == Posting.transfer_id)
-        .where(
-            Posting.account == postings.available_account(seller_id),
-            Transfer.kind == postings.TransferKind.PAYOUT,
-        )
-        .group_by(Posting.currency)
-    ).all()
-    return {currency: -int(total) for currency, total in rows}
+        .where(Posting.account == available, Transfer.kind == postings.TransferKind.PAYOUT)
+        .group_by(Posting.currency),
+        select(flow, Posting.currency, total)
+        .join(Transfer, Transfer.id == Posting.transfer_id)
+        .join(Order, Order.id == Transfer.order_id)
+        .where(Order.buyer_id == bindparam("user_id", type_=String()))
+        .group_by(flow, Posting.currency),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,30 +191,6 @@ def _escrow_statement(dialect: str, as_seller: bool) -> Any:
 def escrow_by_order(session: Session, *, seller_id: str | None = None, buyer_id: str | None = None) -> list[EscrowRow]:
     """Every order of the seller (or buyer) with money in escrow, by order id."""
     return escrow_summary(session, seller_id=seller_id, buyer_id=buyer_id, limit=None).page
-
-
-def buyer_flows(session: Session, buyer_id: str) -> dict[str, dict[str, int]]:
-    """Per currency, for the buyer's orders: {'paid': in from the buyer, 'refunded': back to them,
-    'escrow': still held}. Summed from postings, grouped in SQL."""
-    bucket = case(
-        (Posting.account == postings.WORLD_PAYMENTS, "paid"),
-        (Posting.account == postings.WORLD_REFUNDS, "refunded"),
-        (Posting.account.like("escrow:%"), "escrow"),
-        else_="other",
-    )
-    rows = session.execute(
-        select(Posting.currency, bucket, func.sum(Posting.amount))
-        .join(Transfer, Transfer.id == Posting.transfer_id)
-        .join(Order, Order.id == Transfer.order_id)
-        .where(Order.buyer_id == buyer_id)
-        .group_by(Posting.currency, bucket)
-    ).all()
-    result: dict[str, dict[str, int]] = {}
-    for currency, name, total in rows:
-        result.setdefault(currency, {})[name] = int(total)
-    for flows in result.values():
-        flows["paid"] = -flows.get("paid", 0)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,24 +508,32 @@ def stream_postings(
 # ---------------------------------------------------------------------------------------------
 
 
-class _WidthBucket(FunctionElement[int]):
-    """PostgreSQL's `width_bucket(value, thresholds)`: how many thresholds are ≤ value (a binary
-    search in C). Elsewhere NULL: the caller then buckets the exact values itself."""
-
-    inherit_cache = True
-    type = Integer()
+MAX_DAY_SEGMENTS = 16  # runs of equal-length local days the database can bucket lines into
 
 
-@compiles(_WidthBucket, "postgresql")
-def _width_bucket_pg(element: _WidthBucket, compiler: Any, **kw: Any) -> str:
-    value, thresholds = element.clauses
-    return (f"width_bucket({compiler.process(value, **kw)}, "
-            f"CAST({compiler.process(thresholds, **kw)} AS BIGINT[]))")
+def _local_day(instant: Any) -> Any:
+    """The index of the viewer's local day holding `instant` (µs), by arithmetic over the runs of
+    equal-length days (`forecast.LocalDays.segments`, bound as `seg_start_i`, `seg_first_i`,
+    `seg_length_i` and `days_end`); NULL outside them. Unused segments repeat `days_end`."""
+    start = [bindparam(f"seg_start_{i}", type_=BigInteger()) for i in range(MAX_DAY_SEGMENTS)]
+    ends = [*start[1:], bindparam("days_end", type_=BigInteger())]
+    return case(
+        (instant < start[0], None),
+        *((instant < ends[i], bindparam(f"seg_first_{i}", type_=BigInteger())
+           + (instant - start[i]) // bindparam(f"seg_length_{i}", type_=BigInteger()))
+          for i in range(MAX_DAY_SEGMENTS)),
+        else_=None,
+    )
 
 
-@compiles(_WidthBucket)
-def _width_bucket_other(element: _WidthBucket, compiler: Any, **kw: Any) -> str:
-    return "CAST(NULL AS INTEGER)"
+def _day_params(segments: Sequence[tuple[int, int, int]], end_us: int) -> dict[str, int]:
+    if len(segments) > MAX_DAY_SEGMENTS:
+        segments = ()  # (an unusual zone: every line dated exactly, in Python)
+    params = {"days_end": end_us}
+    for i in range(MAX_DAY_SEGMENTS):
+        start, first, length = segments[i] if i < len(segments) else (end_us, 0, 1)
+        params |= {f"seg_start_{i}": start, f"seg_first_{i}": first, f"seg_length_{i}": length}
+    return params
 
 
 def _gt(left: Sequence[Any], right: Sequence[Any]) -> ColumnElement[bool]:
@@ -539,7 +549,7 @@ class ScheduleResult:
     """What `milestone_schedule` returns: plain tuples, few of them whatever the seller's size."""
 
     day_totals: list[tuple[str, int, int | None, int | None, int, int]]
-    # (currency, rank, bucket (PostgreSQL) or None, expected_us when not bucketed, net sum, lines)
+    # (currency, rank, local day index or None, expected_us when outside the days, net sum, lines)
     page: list[tuple[Any, ...]]
     # (expected_us, rank, currency, order_id, seq, milestone_id, net, gross, fee, late, funded,
     #  order_title, milestone_title), sorted by the schedule key, at most `limit` + 1 of them
@@ -552,7 +562,8 @@ def milestone_schedule(
     seller_id: str,
     *,
     now_us: int,
-    day_starts_us: Sequence[int],
+    days: Sequence[tuple[int, int, int]],
+    days_end_us: int,
     limit: int | None,
     after: tuple[int, int, str, str, int, str] | None,
 ) -> ScheduleResult:
@@ -561,10 +572,10 @@ def milestone_schedule(
 
     Each row's date is ``max(base_us, now + lag_us)`` (`cashflow.projection`; tests hold it equal to
     `forecast.milestone_lines` at any `now`). Returns the net sums per (currency, certainty, local
-    day) — `day_starts_us` are the UTC instants the viewer's local days start, PostgreSQL bins each
-    line into them (`width_bucket`); lines outside them (and every line on SQLite) come back per
-    exact instant — the first `limit` lines after the `after` key (all of them when `limit` is
-    None), and the disputed (excluded) milestones.
+    day) — `days` are the viewer's local days as runs of equal-length days up to `days_end_us`
+    (`forecast.LocalDays.segments`); lines outside them come back per exact instant — the first
+    `limit` + 1 lines after the `after` key (all of them when `limit` is None), and the disputed
+    (excluded) milestones.
     """
     from milepost.cashflow.projector import write_pending
 
@@ -572,9 +583,8 @@ def milestone_schedule(
     dialect = session.get_bind().dialect.name
     first = after or (-(2**63), -1, "", "", -1, "")
     params = {
-        "seller_id": seller_id, "now_us": now_us, "day_starts": list(day_starts_us),
-        "n_days": len(day_starts_us), "limit": 2**62 if limit is None else limit + 1,
-        **{f"after_{i}": value for i, value in enumerate(first)},
+        "seller_id": seller_id, "now_us": now_us, "limit": 2**62 if limit is None else limit + 1,
+        **_day_params(days, days_end_us), **{f"after_{i}": value for i, value in enumerate(first)},
     }
     day_totals: list[tuple[str, int, int | None, int | None, int, int]] = []
     page_rows: list[tuple[Any, ...]] = []
@@ -619,18 +629,16 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
     expected = case((s.base_us > later, s.base_us), else_=later)
     mine = s.seller_id == bindparam("seller_id", type_=String())
     line = s.rank != EXCLUDED
-    # the line's local day, found once (a binary search over the day starts): computed in the
-    # grouping instead, it would run once per grouping expression that uses it
-    bucket = _WidthBucket(expected, bindparam("day_starts", type_=ARRAY(BigInteger())))
+    # the line's local day, computed once: in the grouping it would run once per expression using it
     lines = (
         select(s.currency.label("currency"), s.rank.label("rank"), (s.gross - s.fee).label("net"),
-               expected.label("expected_us"), bucket.label("bucket"))
+               expected.label("expected_us"), _local_day(expected).label("day"))
         .where(mine, line)
-        .offset(0)  # not merged into the grouping, where `bucket` would be computed three times a line
+        .offset(0)  # (a subquery PostgreSQL does not merge into the grouping)
         .subquery("lines")
     )
     c = lines.c
-    at = case((and_(c.bucket > 0, c.bucket < bindparam("n_days", type_=Integer())), None), else_=c.expected_us)
+    at = case((c.day.is_(None), c.expected_us), else_=None)
     after = [bindparam(f"after_{i}", type_=t) for i, t in
              enumerate((BigInteger(), Integer(), String(), String(), Integer(), String()))]
     limit = bindparam("limit", type_=BigInteger())
@@ -666,8 +674,8 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
     return union_all(
         select(literal(0, int_), at, c.rank, c.currency, null(text_), null(int_), null(text_),
                cast(func.sum(c.net), big), cast(func.count(), big), null(big), null(bool_), null(bool_),
-               null(text_), null(text_), c.bucket)
-        .group_by(c.currency, c.rank, c.bucket, at),
+               null(text_), null(text_), c.day)
+        .group_by(c.currency, c.rank, c.day, at),
         *(
             select(literal(1, int_), p.expected_us, p.rank, p.currency, p.order_id, p.seq, p.milestone_id,
                    p.gross - p.fee, p.gross, p.fee, p.late, p.funded, title_of(o, p.order_id),

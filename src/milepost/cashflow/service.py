@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from milepost.cashflow import cursor
 from milepost.cashflow import repository as repo
 from milepost.errors import InvalidInput
-from milepost.ledger import postings
 
 DEFAULT_ORDERS = 100  # orders per page of `in_escrow_by_order` (`GET /v1/balances`)
 MAX_ORDERS = 1000
@@ -101,7 +100,7 @@ def balances_page(
     first `limit` (default `DEFAULT_ORDERS`; 0: none) of the seller's orders holding money in
     escrow after the `after` cursor, by order id — or all of them with `all_orders`.
 
-    Five queries whatever the number of orders or milestones; sums are computed by the database.
+    Two queries whatever the number of orders or milestones; sums are computed by the database.
     """
     size = None if all_orders else orders_limit(limit)
     start = decode_cursor(after) if after is not None else None
@@ -123,18 +122,11 @@ def balances_page(
         next_cursor = encode_cursor(page[-1].order_id)
     for row in page:
         of(row.currency).in_escrow_by_order.append(OrderEscrow(row.order_id, row.title, row.amount))
-    for (account, currency), amount in repo.seller_account_balances(session, user_id).items():
-        if account == postings.clearing_account(user_id):
-            of(currency).clearing = amount
-        else:
-            of(currency).available = amount
-    for currency, amount in repo.seller_paid_out(session, user_id).items():
-        of(currency).paid_out = amount
-    for currency, flows in repo.buyer_flows(session, user_id).items():
+    for currency, sums in repo.ledger_sums(session, user_id).items():
         b = of(currency)
-        b.committed = flows.get("escrow", 0)
-        b.refunded = flows.get("refunded", 0)
-        b.spent = flows.get("paid", 0) - b.committed - b.refunded
+        b.clearing, b.available, b.paid_out = sums.get("clearing", 0), sums.get("available", 0), sums["paid_out"]
+        b.committed, b.refunded = sums.get("escrow", 0), sums.get("refunded", 0)
+        b.spent = sums["paid"] - b.committed - b.refunded
     return BalancesPage([result[c] for c in sorted(result)], next_cursor)
 
 
