@@ -40,6 +40,7 @@ from milepost.orders.states import MilestoneStatus
 
 PENDING = "projector.pending_orders"  # session.info key: ids of orders whose rows must be rewritten
 HELD = "projector.milestones_by_order"  # session.info key: {order id: every milestone of it}
+HELD_ORDERS = "projector.orders"  # session.info key: {order id: the order of a held list}
 AUDIT_BATCH = 5_000
 _TABLE = ScheduleRow.__table__
 _DELETE = delete(_TABLE).where(_TABLE.c.order_id.in_(bindparam("order_ids", expanding=True)))
@@ -56,8 +57,12 @@ _UPSERT_ESCROW = {
 def hold_all_milestones(session: Session, order_id: str, milestones: list[Milestone]) -> None:
     """Record that `milestones` are all the order's milestones (a read after the order's lock: no
     other transaction adds one before this one ends). The list is kept — strong references, so the
-    identity map cannot drop them — and followed through this session's inserts and deletes."""
+    identity map cannot drop them, nor the order, which the session holds too — and followed
+    through this session's inserts and deletes."""
     session.info.setdefault(HELD, {})[order_id] = list(milestones)
+    order = session.identity_map.get(session.identity_key(Order, order_id))
+    if order is not None:
+        session.info.setdefault(HELD_ORDERS, {})[order_id] = order
 
 
 def note_orders(session: Session, order_ids: Collection[str]) -> None:
@@ -96,6 +101,7 @@ def _forget_held_milestones(session: Session, _previous: Any) -> None:
     # after a rollback (even of a savepoint) the lists may name rows that no longer exist; the
     # noted orders stay noted (rewriting an unchanged order's rows is harmless)
     session.info.pop(HELD, None)
+    session.info.pop(HELD_ORDERS, None)
 
 
 @event.listens_for(orm.Session, "after_transaction_end")
@@ -103,6 +109,7 @@ def _forget_at_the_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the whole transaction committed or rolled back
         session.info.pop(PENDING, None)
         session.info.pop(HELD, None)
+        session.info.pop(HELD_ORDERS, None)
 
 
 def write_pending(session: Session) -> None:
@@ -142,7 +149,9 @@ def _load(session: Session, order_ids: list[str]) -> dict[str, Any]:
     """What the recomputation reads once for all the orders: orders, milestones, dispute openings."""
     held: dict[str, list[Milestone]] = session.info.get(HELD, {})
     with session.no_autoflush:
-        orders = {oid: o for oid in order_ids if (o := session.identity_map.get(session.identity_key(Order, oid)))}
+        held_orders = session.info.get(HELD_ORDERS, {})
+        orders = {oid: o for oid in order_ids
+                  if (o := held_orders.get(oid) or session.identity_map.get(session.identity_key(Order, oid)))}
         missing = [oid for oid in order_ids if oid not in orders]
         if missing:
             orders.update((o.id, o) for o in session.scalars(select(Order).where(Order.id.in_(missing))))
