@@ -53,8 +53,10 @@ def test_a_rolled_back_savepoint_drops_only_the_rows_queued_inside_it(runtime):
 
 def test_approve_writes_its_events_in_order_in_few_statements(runtime):
     """Approve: the order read (+ its milestones), transfer, postings, lot, two milestone updates,
-    and one INSERT each for its three events and two timers. A statement count is not a timing;
-    it guards the write path against sliding back to one INSERT per row (bench/README.md)."""
+    one INSERT each for its three events and two timers, and the order's rows of the cash-flow read
+    models (its forecast schedule rewritten, its escrow upserted) — read from nothing: the projector
+    uses the order and milestones the command locked. A statement count is not a timing; it guards
+    the write path against sliding back to one INSERT per row (bench/README.md)."""
     p, order_id, (first, _second) = setup(runtime, amounts=(10_000, 20_000))
     deliver(runtime, p, order_id, first)
     statements: list[str] = []
@@ -73,7 +75,9 @@ def test_approve_writes_its_events_in_order_in_few_statements(runtime):
             select(Event.type).where(Event.order_id == order_id).order_by(Event.id.desc()).limit(3)))
     assert last_three[::-1] == ["milestone.approved", "transfer.release", "milestone.started"]
     inserts = sorted(s[2] for s in statements if s[0] == "INSERT")
-    assert inserts == ["clearing_lots", "events", "postings", "timers", "transfers"]
+    assert inserts == ["clearing_lots", "events", "forecast_schedule", "order_escrow", "postings", "timers",
+                       "transfers"]
+    assert [s[2] for s in statements if s[0] == "DELETE"] == ["forecast_schedule"]
     updates = [s for s in statements if s[0] == "UPDATE"]
     assert len(updates) == 2
     reads = [s for s in statements if s[0] == "SELECT"]

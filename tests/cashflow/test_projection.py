@@ -158,3 +158,18 @@ def test_migration_backfill_rebuilds_the_schedule(runtime):
         assert all(c.ok for c in run_audit(ctx.session).checks)
     assert _schedule(runtime) == kept and kept
     assert _escrow(runtime) == kept_escrow and kept_escrow
+
+
+def test_a_rolled_back_savepoint_leaves_the_rows_of_the_state_that_commits(runtime):
+    p = people(runtime)
+    order_id = make_order(runtime, buyer=p.buyer, seller=p.seller)
+    before = _schedule(runtime)
+    with runtime.unit_of_work() as ctx:
+        order = ctx.session.get(Order, order_id)
+        savepoint = ctx.session.begin_nested()
+        order.clearance_days += 3
+        fc.seller_forecast(ctx.session, p.seller.id, now=ctx.now)  # rows rewritten inside the savepoint
+        savepoint.rollback()
+    assert _schedule(runtime) == before
+    with runtime.reading() as ctx:
+        assert all(c.ok for c in run_audit(ctx.session).checks)
