@@ -4,7 +4,9 @@ One seller owns every order of the dataset (each clone has milestone 1 delivered
 funded, not started), so n/2 orders give n open milestones. Timed, in one read transaction, what
 `GET /v1/balances` and `GET /v1/forecast` compute with their default parameters: `balances_for`,
 `seller_forecast` (totals over every line + the first page of `DEFAULT_LINES` lines) and
-`buyer_forecast`. JSON serialisation is not timed. Nothing is cached between repeats.
+`buyer_forecast`. JSON serialisation is not timed. Nothing is cached between repeats but the
+viewer's calendar (the day starts of a zone around a date: pure, `forecast._local_days`), as in a
+running server.
 """
 
 from __future__ import annotations
