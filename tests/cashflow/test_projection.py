@@ -13,15 +13,15 @@ from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from milepost.cashflow import forecast as fc
 from milepost.cashflow.models import OrderEscrow, ScheduleRow
 from milepost.cashflow.projection import EXCLUDED, Expected, epoch_us, order_lines
 from milepost.ledger.audit import run_audit
 from milepost.orders.models import Order
-from tests.factories import make_order, make_user
-from tests.orders.helpers import deliver_and_approve, milestone_ids, people
+from tests.factories import assert_invariants, make_order, make_user
+from tests.orders.helpers import approve, deliver, deliver_and_approve, milestone_ids, people
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 STATUSES = ["pending", "in_progress", "delivered", "disputed", "approved", "resolved", "cancelled"]
@@ -173,3 +173,39 @@ def test_a_rolled_back_savepoint_leaves_the_rows_of_the_state_that_commits(runti
     assert _schedule(runtime) == before
     with runtime.reading() as ctx:
         assert all(c.ok for c in run_audit(ctx.session).checks)
+
+
+def _read_model_writes(runtime, fn) -> list[tuple[str, str]]:
+    """(verb, table) of every statement `fn` sends to the read models' tables."""
+    seen: list[tuple[str, str]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        words = statement.split()
+        table = next((w for w in words[1:4] if w in ("forecast_schedule", "order_escrow")), None)
+        if table and words[0] in ("INSERT", "DELETE", "UPDATE"):
+            seen.append((words[0], table))
+
+    event.listen(runtime.db.engine, "before_cursor_execute", record)
+    try:
+        fn()
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_read_models_are_written_only_where_they_can_change(runtime):
+    # A proposal has no lines and no rows to delete; accepting writes the lines; funding moves money;
+    # a delivery moves none, so its escrow row stays; an approval rewrites both. (The audit after
+    # them proves what was skipped was already right.)
+    p = people(runtime)
+    made: list[str] = []
+    assert _read_model_writes(runtime, lambda: made.append(make_order(runtime, buyer=p.buyer, seller=p.seller))) == [
+        ("DELETE", "forecast_schedule"), ("INSERT", "forecast_schedule"),  # accept
+        ("DELETE", "forecast_schedule"), ("INSERT", "forecast_schedule"), ("INSERT", "order_escrow"),  # fund
+    ]
+    order_id, first = made[0], milestone_ids(runtime, made[0])[0]
+    assert _read_model_writes(runtime, lambda: deliver(runtime, p, order_id, first)) == [
+        ("DELETE", "forecast_schedule"), ("INSERT", "forecast_schedule")]
+    assert _read_model_writes(runtime, lambda: approve(runtime, p, order_id, first)) == [
+        ("DELETE", "forecast_schedule"), ("INSERT", "forecast_schedule"), ("INSERT", "order_escrow")]
+    assert_invariants(runtime)

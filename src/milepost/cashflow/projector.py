@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import datetime
-from itertools import chain, groupby
+from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, insert, orm, select
+from sqlalchemy import bindparam, delete, event, func, insert, inspect, orm, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,9 +38,10 @@ from milepost.disputes.models import Dispute
 from milepost.orders.models import Milestone, Order
 from milepost.orders.states import MilestoneStatus
 
-PENDING = "projector.pending_orders"  # session.info key: ids of orders whose rows must be rewritten
+PENDING = "projector.pending_orders"  # session.info key: {order id: whether its escrow row too} to rewrite
 HELD = "projector.milestones_by_order"  # session.info key: {order id: every milestone of it}
 HELD_ORDERS = "projector.orders"  # session.info key: {order id: the order of a held list}
+NEW_ORDERS = "projector.new_orders"  # session.info key: ids of orders inserted by this transaction
 AUDIT_BATCH = 5_000
 _TABLE = ScheduleRow.__table__
 _DELETE = delete(_TABLE).where(_TABLE.c.order_id.in_(bindparam("order_ids", expanding=True)))
@@ -65,22 +66,50 @@ def hold_all_milestones(session: Session, order_id: str, milestones: list[Milest
         session.info.setdefault(HELD_ORDERS, {})[order_id] = order
 
 
-def note_orders(session: Session, order_ids: Collection[str]) -> None:
-    """Have these orders' rows rewritten before the transaction commits."""
-    session.info.setdefault(PENDING, set()).update(order_ids)
+def note_orders(session: Session, order_ids: Collection[str], *, money: bool = True) -> None:
+    """Have these orders' rows rewritten before the transaction commits — their escrow rows too,
+    unless `money` is False (no funded, released or refunded amount of theirs changed)."""
+    pending: dict[str, bool] = session.info.setdefault(PENDING, {})
+    for order_id in order_ids:
+        pending[order_id] = pending.get(order_id, False) or money
+
+
+_MONEY = ("funded_amount", "released_amount", "refunded_amount")
+
+
+def _moves_money(m: Milestone, *, new: bool, deleted: bool) -> bool:
+    if new:
+        return in_escrow(m) != 0
+    if deleted:
+        return True
+    state = inspect(m)
+    return any(state.attrs[name].history.has_changes() for name in _MONEY)
 
 
 @event.listens_for(orm.Session, "after_flush")
 def _note_flushed_orders(session: Session, _flush_context: Any) -> None:
-    # (in after_flush, new/dirty/deleted still list what this flush wrote)
-    order_ids = {
-        obj.id if isinstance(obj, Order) else obj.order_id
-        for obj in chain(session.new, session.dirty, session.deleted)
-        if isinstance(obj, Order | Milestone | Dispute)
-    }
+    # (in after_flush, new/dirty/deleted and the attributes' history still show what this flush wrote)
+    order_ids: set[str] = set()
+    money: set[str] = set()
+    for objects, new, deleted in ((session.new, True, False), (session.dirty, False, False),
+                                  (session.deleted, False, True)):
+        for obj in objects:
+            if isinstance(obj, Order):
+                order_ids.add(obj.id)
+                if new:  # no row of it can exist before this transaction writes one
+                    session.info.setdefault(NEW_ORDERS, set()).add(obj.id)
+                elif deleted:
+                    money.add(obj.id)
+            elif isinstance(obj, Milestone):
+                order_ids.add(obj.order_id)
+                if _moves_money(obj, new=new, deleted=deleted):
+                    money.add(obj.order_id)
+            elif isinstance(obj, Dispute):
+                order_ids.add(obj.order_id)
     if not order_ids:
         return
-    note_orders(session, order_ids)
+    note_orders(session, order_ids - money, money=False)
+    note_orders(session, money)
     held = session.info.get(HELD)
     if held:
         for obj in session.new:
@@ -108,17 +137,20 @@ def _forget_held_milestones(session: Session, _previous: Any) -> None:
 def _forget_at_the_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the whole transaction committed or rolled back
         session.info.pop(PENDING, None)
+        session.info.pop(NEW_ORDERS, None)
         session.info.pop(HELD, None)
         session.info.pop(HELD_ORDERS, None)
 
 
 def write_pending(session: Session) -> None:
-    """Flush, then replace the rows of every order noted since the last write by its recomputation."""
+    """Flush, then replace the rows of every order noted since the last write by its recomputation
+    (its escrow row only when its money moved; no DELETE for an order this transaction created)."""
     session.flush()
-    order_ids = session.info.pop(PENDING, None)
-    if not order_ids:
+    pending: dict[str, bool] | None = session.info.pop(PENDING, None)
+    if not pending:
         return
-    wanted = sorted(order_ids)
+    wanted = sorted(pending)
+    created: set[str] = session.info.get(NEW_ORDERS, set())
     loaded = _load(session, wanted)
     lines: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
@@ -126,23 +158,24 @@ def write_pending(session: Session) -> None:
     for order_id in wanted:
         order = loaded["orders"].get(order_id)
         milestones = loaded["milestones"].get(order_id, [])
-        if order is None:
-            empty.append(order_id)
-            continue
-        lines += (_row(order, line) for line in order_lines(order, milestones, loaded["opened"]))
-        amount = sum(in_escrow(m) for m in milestones)
-        if amount:
-            held.append(_escrow_row(order, amount))
-        else:
-            empty.append(order_id)
+        if order is not None:
+            lines += (_row(order, line) for line in order_lines(order, milestones, loaded["opened"]))
+        if pending[order_id]:
+            amount = sum(in_escrow(m) for m in milestones) if order is not None else 0
+            if amount:
+                held.append(_escrow_row(order, amount))
+            elif order_id not in created:
+                empty.append(order_id)
     conn = session.connection()
-    conn.execute(_DELETE, {"order_ids": wanted})
+    if stale := [order_id for order_id in wanted if order_id not in created]:
+        conn.execute(_DELETE, {"order_ids": stale})
     if lines:
         conn.execute(_INSERT, lines)
     if held:
         conn.execute(_UPSERT_ESCROW[conn.dialect.name], held)
     if empty:
         conn.execute(_DELETE_ESCROW, {"order_ids": empty})
+    created.difference_update(wanted)  # they have rows now
 
 
 def _load(session: Session, order_ids: list[str]) -> dict[str, Any]:
