@@ -209,3 +209,19 @@ def test_read_models_are_written_only_where_they_can_change(runtime):
     assert _read_model_writes(runtime, lambda: approve(runtime, p, order_id, first)) == [
         ("DELETE", "forecast_schedule"), ("INSERT", "forecast_schedule"), ("INSERT", "order_escrow")]
     assert_invariants(runtime)
+
+
+def test_rows_written_inside_a_rolled_back_savepoint_are_written_again_for_what_stays(runtime):
+    # A change before the savepoint, the rows written inside it (a forecast read), the savepoint
+    # rolled back: the rows must still show the change made before it.
+    p = people(runtime)
+    order_id = make_order(runtime, buyer=p.buyer, seller=p.seller)
+    with runtime.unit_of_work() as ctx:
+        order = ctx.session.get(Order, order_id)
+        order.clearance_days += 3  # stays
+        savepoint = ctx.session.begin_nested()
+        order.review_days += 1  # rolled back
+        fc.seller_forecast(ctx.session, p.seller.id, now=ctx.now)
+        savepoint.rollback()
+    with runtime.reading() as ctx:
+        assert all(c.ok for c in run_audit(ctx.session).checks)

@@ -7,10 +7,10 @@ attributes, and the session flushes them). An `after_flush` listener notes every
 changed or deleted Order, Milestone or Dispute; before the transaction (or a savepoint) commits —
 and before the forecast reads the table in the same transaction — `write_pending` recomputes the
 rows of the noted orders from the session's objects and replaces theirs: one DELETE and one
-multi-row INSERT of schedule rows, one upsert (or delete) of escrow rows, however many flushes
-the command made. Commands read an order's milestones after
-locking it (`orders.repository.milestones_of`) and hand that list over (`hold_all_milestones`), so
-for them the recomputation reads nothing.
+multi-row INSERT of schedule rows, and an upsert (or delete) of the escrow row when money moved,
+however many flushes the command made. Commands read an order's milestones after locking it
+(`orders.repository.milestones_of`) and hand that list over (`hold_all_milestones`), so for them
+the recomputation reads nothing. A rolled-back savepoint has every order written so far rewritten.
 
 What it cannot see: rows changed by Core statements (`update(Milestone)…`) or raw SQL. Nothing in
 the application writes orders, milestones or disputes that way (what it inserts through Core —
@@ -42,6 +42,7 @@ PENDING = "projector.pending_orders"  # session.info key: {order id: whether its
 HELD = "projector.milestones_by_order"  # session.info key: {order id: every milestone of it}
 HELD_ORDERS = "projector.orders"  # session.info key: {order id: the order of a held list}
 NEW_ORDERS = "projector.new_orders"  # session.info key: ids of orders inserted by this transaction
+WRITTEN = "projector.written_orders"  # session.info key: ids of orders whose rows this transaction wrote
 AUDIT_BATCH = 5_000
 _TABLE = ScheduleRow.__table__
 _DELETE = delete(_TABLE).where(_TABLE.c.order_id.in_(bindparam("order_ids", expanding=True)))
@@ -126,11 +127,13 @@ def _write_before_commit(session: Session) -> None:
 
 
 @event.listens_for(orm.Session, "after_soft_rollback")
-def _forget_held_milestones(session: Session, _previous: Any) -> None:
-    # after a rollback (even of a savepoint) the lists may name rows that no longer exist; the
-    # noted orders stay noted (rewriting an unchanged order's rows is harmless)
+def _after_rollback(session: Session, _previous: Any) -> None:
+    # After a rollback (even of a savepoint) the held lists may name rows that no longer exist. A
+    # rolled-back savepoint also undid any rows written inside it while changes made before it stay:
+    # every order written so far is rewritten again (rewriting an unchanged order's rows is harmless).
     session.info.pop(HELD, None)
     session.info.pop(HELD_ORDERS, None)
+    note_orders(session, session.info.get(WRITTEN, ()))
 
 
 @event.listens_for(orm.Session, "after_transaction_end")
@@ -138,6 +141,7 @@ def _forget_at_the_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the whole transaction committed or rolled back
         session.info.pop(PENDING, None)
         session.info.pop(NEW_ORDERS, None)
+        session.info.pop(WRITTEN, None)
         session.info.pop(HELD, None)
         session.info.pop(HELD_ORDERS, None)
 
@@ -176,6 +180,7 @@ def write_pending(session: Session) -> None:
     if empty:
         conn.execute(_DELETE_ESCROW, {"order_ids": empty})
     created.difference_update(wanted)  # they have rows now
+    session.info.setdefault(WRITTEN, set()).update(wanted)
 
 
 def _load(session: Session, order_ids: list[str]) -> dict[str, Any]:
