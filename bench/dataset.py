@@ -297,7 +297,7 @@ def _select_list(
     text or JSON value of a template row that contains an id is rebuilt with the clone's ids, per
     template row (`CASE t.id WHEN … THEN …`); everything else is copied as is."""
     pattern = re.compile("|".join(re.escape(o) for o in sorted(subs, key=len, reverse=True)))
-    pk = _int_pk(table)
+    pk, key = _int_pk(table), _key(table)
     exprs = []
     for col in table.c:
         fk_tables = [fk.column.table.name for fk in col.foreign_keys]
@@ -311,7 +311,7 @@ def _select_list(
                 value = row[col.name]
                 spliced = None if value is None else _spliced(value, subs, pattern)
                 if spliced is not None:
-                    whens[row[_key(table)]] = spliced
+                    whens[row[key]] = spliced
             if not whens:
                 exprs.append(f"t.{col.name}")
                 continue
@@ -324,7 +324,7 @@ def _select_list(
                     for k, v in whens.items()
                 )
                 unchanged = f"CAST(t.{col.name} AS text)" if is_pg_json else f"t.{col.name}"
-                expr = f"CASE t.{_key(table)} {cases} ELSE {unchanged} END"
+                expr = f"CASE t.{key} {cases} ELSE {unchanged} END"
             if is_pg_json:
                 expr = f"CAST({expr} AS json)"
             exprs.append(expr)

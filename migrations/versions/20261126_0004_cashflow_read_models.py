@@ -14,12 +14,18 @@ Create Date: 2026-11-26 03:40:00
 """
 from collections.abc import Sequence
 from itertools import groupby
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from alembic import op
 
-from milepost.cashflow.projection import OPEN_ORDER_STATUSES, in_escrow, order_lines
+from milepost.cashflow.projection import (
+    MILESTONE_FIELDS,
+    OPEN_ORDER_STATUSES,
+    ORDER_FIELDS,
+    facts_of_rows,
+    in_escrow,
+    order_lines,
+)
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -99,10 +105,7 @@ def backfill(conn: sa.Connection) -> None:
     ).all())
     o, m = orders.c, milestones.c
     rows = conn.execute(
-        sa.select(o.id, o.seller_id, o.buyer_id, o.currency, o.status, o.release, o.review_days, o.clearance_days,
-                  o.dispute_negotiation_days, o.seller_fee_bps, o.late_grace_hours, m.id, m.seq, m.status,
-                  m.due_days, m.due_at, m.review_due_at, m.amount, m.funded_amount, m.released_amount,
-                  m.refunded_amount, m.held_for_seller_amount)
+        sa.select(*(o[f] for f in ORDER_FIELDS), *(m[f] for f in MILESTONE_FIELDS))
         .join(milestones, m.order_id == o.id)
         .where(sa.or_(o.status.in_([str(s) for s in OPEN_ORDER_STATUSES]),
                       m.funded_amount - m.released_amount - m.refunded_amount != 0))
@@ -116,14 +119,7 @@ def backfill(conn: sa.Connection) -> None:
     pending: list[dict[str, object]] = []
     held: list[dict[str, object]] = []
     for _, group in groupby(rows, key=lambda r: r[0]):
-        order_rows = list(group)
-        f = order_rows[0]
-        order = SimpleNamespace(id=f[0], seller_id=f[1], buyer_id=f[2], currency=f[3], status=f[4], release=f[5],
-                                review_days=f[6], clearance_days=f[7], dispute_negotiation_days=f[8],
-                                seller_fee_bps=f[9], late_grace_hours=f[10])
-        facts = [SimpleNamespace(id=r[11], seq=r[12], status=r[13], due_days=r[14], due_at=r[15], review_due_at=r[16],
-                                 amount=r[17], funded_amount=r[18], released_amount=r[19], refunded_amount=r[20],
-                                 held_for_seller_amount=r[21]) for r in order_rows]
+        order, facts = facts_of_rows(list(group))
         for line in order_lines(order, facts, opened):
             pending.append({'order_id': order.id, 'seller_id': order.seller_id, 'currency': order.currency,
                             **line._asdict()})

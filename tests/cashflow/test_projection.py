@@ -119,6 +119,7 @@ def test_a_command_rewrites_its_order_rows_once_and_a_rollback_leaves_them(runti
     except RuntimeError:
         pass
     assert _schedule(runtime) == after
+    assert_invariants(runtime)
 
 
 def test_changes_read_back_in_the_same_transaction(runtime, clock):
@@ -130,6 +131,7 @@ def test_changes_read_back_in_the_same_transaction(runtime, clock):
         f = fc.seller_forecast(ctx.session, p.seller.id, now=ctx.now, all_lines=True)
     with runtime.reading() as ctx:
         assert fc.seller_forecast(ctx.session, p.seller.id, now=ctx.now, all_lines=True).lines == f.lines
+    assert_invariants(runtime)
 
 
 def test_migration_backfill_rebuilds_the_schedule(runtime):

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from milepost.cashflow import cursor
 from milepost.cashflow import repository as repo
+from milepost.cashflow.projection import epoch_us
 from milepost.errors import InvalidInput
 from milepost.ledger import postings
 from milepost.money import buyer_fee, seller_fee
@@ -538,13 +539,8 @@ DEFAULT_LINES = 100  # lines per page of `GET /v1/forecast` (and the earnings pa
 MAX_LINES = 1000
 ScheduleKey = tuple[int, int, str, str, int, str]  # line_key(): µs, certainty rank, currency, order, seq, id
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 # Local days bucketed by the database; lines dated outside them are bucketed here.
 _DAYS_BEFORE, _DAYS_AFTER = 92, 548
-
-
-def epoch_us(at: datetime) -> int:
-    return (at - _EPOCH) // _US
 
 
 def from_epoch_us(us: int) -> datetime:
@@ -592,9 +588,9 @@ class LocalDays:
         self.zone = zone_info
         self.days, self.starts, self.segments = _local_days(zone_info.key, now.astimezone(zone_info).date())
 
-    def of_index(self, index: int | None) -> date | None:
-        """The day of a day index the database computed from `segments` (None: outside them)."""
-        return None if index is None else self.days[index]
+    def of_index(self, index: int) -> date:
+        """The day of a day index the database computed from `segments`."""
+        return self.days[index]
 
     def of(self, us: int) -> date:
         bucket = bisect.bisect_right(self.starts, us)
@@ -663,8 +659,7 @@ def seller_forecast(
     per_day: dict[tuple[str, date, Certainty], int] = {}
     line_count = 0
     for currency, rank, index, at, amount, count in schedule.day_totals:
-        local = days.of_index(index) if at is None else days.of(at)
-        assert local is not None  # the database returns `at` for every line outside the days
+        local = days.of(at) if index is None else days.of_index(index)  # `at`: a line outside the days
         key = (currency, local, CERTAINTY_ORDER[rank])
         per_day[key] = per_day.get(key, 0) + amount
         line_count += count

@@ -25,9 +25,10 @@ A missing term is stored as `NEVER`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from types import SimpleNamespace
+from typing import Any, NamedTuple, Protocol
 
 from milepost.clock import as_utc
 from milepost.money import seller_fee
@@ -241,3 +242,19 @@ def order_lines(
                           seller_fee(gross, order.seller_fee_bps), dated[0], dated[1], dated[0] - dated[1], late_after,
                           m.status != MilestoneStatus.PENDING or m.funded_amount > 0))
     return lines
+
+
+# The columns the rows are computed from, in the order `facts_of_rows` reads them: what the audit
+# and the migration's backfill select, so both build the inputs of `order_lines` one way.
+ORDER_FIELDS = ("id", "seller_id", "buyer_id", "currency", "status", "release", "review_days", "clearance_days",
+                "dispute_negotiation_days", "seller_fee_bps", "late_grace_hours")
+MILESTONE_FIELDS = ("id", "seq", "status", "due_days", "due_at", "review_due_at", "amount", "funded_amount",
+                    "released_amount", "refunded_amount", "held_for_seller_amount")
+
+
+def facts_of_rows(rows: Sequence[Sequence[Any]]) -> tuple[Any, list[Any]]:
+    """One order and its milestones from plain rows of `ORDER_FIELDS` + `MILESTONE_FIELDS` values
+    (one row per milestone, the order's values repeated), as `order_lines` takes them."""
+    n = len(ORDER_FIELDS)
+    order = SimpleNamespace(**dict(zip(ORDER_FIELDS, rows[0][:n], strict=True)))
+    return order, [SimpleNamespace(**dict(zip(MILESTONE_FIELDS, r[n:], strict=True))) for r in rows]

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import datetime
 from itertools import groupby
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, func, insert, inspect, orm, select
@@ -32,7 +31,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from milepost.cashflow.models import OrderEscrow, ScheduleRow
-from milepost.cashflow.projection import OPEN_ORDER_STATUSES, Line, in_escrow, order_lines
+from milepost.cashflow.projection import (
+    MILESTONE_FIELDS,
+    OPEN_ORDER_STATUSES,
+    ORDER_FIELDS,
+    Line,
+    facts_of_rows,
+    in_escrow,
+    order_lines,
+)
 from milepost.clock import as_utc
 from milepost.disputes.models import Dispute
 from milepost.orders.models import Milestone, Order
@@ -185,6 +192,9 @@ def write_pending(session: Session) -> None:
 
 def _load(session: Session, order_ids: list[str]) -> dict[str, Any]:
     """What the recomputation reads once for all the orders: orders, milestones, dispute openings."""
+    # (imported here: the repository imports the models, which import this module)
+    from milepost.cashflow.repository import disputed_deadlines
+
     held: dict[str, list[Milestone]] = session.info.get(HELD, {})
     with session.no_autoflush:
         held_orders = session.info.get(HELD_ORDERS, {})
@@ -199,7 +209,7 @@ def _load(session: Session, order_ids: list[str]) -> dict[str, Any]:
             for m in session.scalars(select(Milestone).where(Milestone.order_id.in_(unheld))):
                 by_order.setdefault(m.order_id, []).append(m)
         disputed = [m.id for ms in by_order.values() for m in ms if m.status == MilestoneStatus.DISPUTED]
-        opened = _open_dispute_openings(session, disputed)
+        opened = disputed_deadlines(session, disputed)
     return {"orders": orders, "milestones": by_order, "opened": opened}
 
 
@@ -212,29 +222,11 @@ def _escrow_row(order: Any, amount: int) -> dict[str, Any]:
             "currency": order.currency, "amount": amount}
 
 
-def _open_dispute_openings(session: Session, milestone_ids: list[str]) -> dict[str, datetime]:
-    """{milestone id: when its open dispute was opened} (the latest, should there be several)."""
-    if not milestone_ids:
-        return {}
-    opened: dict[str, datetime] = {}
-    for d in session.scalars(select(Dispute).where(Dispute.milestone_id.in_(sorted(milestone_ids)))):
-        if d.resolved_at is None:
-            at = as_utc(d.opened_at)
-            if d.milestone_id not in opened or at > opened[d.milestone_id]:
-                opened[d.milestone_id] = at
-    return opened
-
-
 # ---------------------------------------------------------------------------------------------
 # Audit: the stored rows equal their recomputation
 # ---------------------------------------------------------------------------------------------
 
-_AUDIT_ORDER_COLUMNS = (Order.id, Order.seller_id, Order.buyer_id, Order.currency, Order.status, Order.release,
-                        Order.review_days, Order.clearance_days, Order.dispute_negotiation_days,
-                        Order.seller_fee_bps, Order.late_grace_hours)
-_AUDIT_MILESTONE_COLUMNS = (Milestone.id, Milestone.seq, Milestone.status, Milestone.due_days, Milestone.due_at,
-                            Milestone.review_due_at, Milestone.amount, Milestone.funded_amount,
-                            Milestone.released_amount, Milestone.refunded_amount, Milestone.held_for_seller_amount)
+_AUDIT_COLUMNS = (*(getattr(Order, f) for f in ORDER_FIELDS), *(getattr(Milestone, f) for f in MILESTONE_FIELDS))
 
 
 def stale_schedule(session: Session) -> Iterator[str]:
@@ -250,7 +242,7 @@ def stale_schedule(session: Session) -> Iterator[str]:
     }
     bytewise = _bytewise(session)
     expected = session.execute(
-        select(*_AUDIT_ORDER_COLUMNS, *_AUDIT_MILESTONE_COLUMNS)
+        select(*_AUDIT_COLUMNS)
         .join(Milestone, Milestone.order_id == Order.id)
         .where(Order.status.in_(OPEN_ORDER_STATUSES))
         .order_by(bytewise(Order.id), Milestone.seq)
@@ -316,11 +308,5 @@ def _merge(want: Iterator[tuple[str, Any]], have: Iterator[tuple[str, Any]]) -> 
 
 
 def _recompute(rows: list[Any], opened: dict[str, datetime]) -> dict[str, dict[str, Any]]:
-    o = rows[0]
-    order = SimpleNamespace(id=o[0], seller_id=o[1], buyer_id=o[2], currency=o[3], status=o[4], release=o[5],
-                            review_days=o[6], clearance_days=o[7], dispute_negotiation_days=o[8],
-                            seller_fee_bps=o[9], late_grace_hours=o[10])
-    facts = [SimpleNamespace(id=r[11], seq=r[12], status=r[13], due_days=r[14], due_at=r[15], review_due_at=r[16],
-                             amount=r[17], funded_amount=r[18], released_amount=r[19], refunded_amount=r[20],
-                             held_for_seller_amount=r[21]) for r in rows]
+    order, facts = facts_of_rows(rows)
     return {line.milestone_id: _row(order, line) for line in order_lines(order, facts, opened)}

@@ -33,13 +33,13 @@ from sqlalchemy import (
 from sqlalchemy import null as null_
 from sqlalchemy.orm import Session
 
+from milepost.cashflow.projection import OPEN_ORDER_STATUSES
 from milepost.ledger import postings
 from milepost.ledger.models import ClearingLot, Posting, Transfer
 from milepost.orders.models import Milestone, Order
-from milepost.orders.states import MilestoneStatus, OrderStatus
+from milepost.orders.states import MilestoneStatus
 from milepost.payouts.models import Payout
 
-OPEN_ORDER_STATUSES = (OrderStatus.AGREED, OrderStatus.ACTIVE)
 STREAM_BATCH = 2_000
 
 
@@ -160,6 +160,14 @@ def escrow_summary(
     return EscrowSummary(totals, page)
 
 
+def _title_of(model: Any, id_: Any, dialect: str) -> Any:
+    """The title of the order or milestone `id_`, a read model's byte-ordered id: a primary-key
+    lookup per row of a (short) page, not a join, compared in the primary key's own collation so
+    that PostgreSQL uses its index."""
+    key = id_.collate("default") if dialect == "postgresql" else id_
+    return select(model.title).where(model.id == key).scalar_subquery()
+
+
 @functools.cache
 def _escrow_statement(dialect: str, as_seller: bool) -> Any:
     from milepost.cashflow.models import OrderEscrow
@@ -176,8 +184,7 @@ def _escrow_statement(dialect: str, as_seller: bool) -> Any:
         .subquery("page")
     )
     p = page.c
-    key = p.order_id.collate("default") if dialect == "postgresql" else p.order_id  # the primary key's
-    title = select(Order.title).where(Order.id == key).scalar_subquery()
+    title = _title_of(Order, p.order_id, dialect)
     text_ = String()
     return union_all(
         select(literal(0, Integer()), e.currency, cast(null_(), text_), cast(func.sum(e.amount), BigInteger()),
@@ -213,21 +220,16 @@ def open_milestone_rows(
     """Plain rows (not ORM objects: 10k of them must load in milliseconds) of every milestone of the
     party's agreed or active orders that can still bring or cost money, ordered by order and seq."""
     party = Order.seller_id == seller_id if seller_id is not None else Order.buyer_id == buyer_id
-    still_open = or_(
-        Milestone.status.not_in(
-            [MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED]
-        ),
-        Milestone.held_for_seller_amount > 0,
-    )
     return session.execute(
         select(*FORECAST_MILESTONE_COLUMNS)
         .join(Milestone, Milestone.order_id == Order.id)
-        .where(party, Order.status.in_(OPEN_ORDER_STATUSES), still_open)
+        .where(party, Order.status.in_(OPEN_ORDER_STATUSES), _still_open())
         .order_by(Order.id, Milestone.seq)
     ).all()
 
 
 def _still_open() -> ColumnElement[bool]:
+    """A milestone that can still bring or cost money: not closed, or holding money for the seller."""
     return or_(
         Milestone.status.not_in(
             [MilestoneStatus.APPROVED, MilestoneStatus.RESOLVED, MilestoneStatus.CANCELLED]
@@ -251,16 +253,19 @@ def open_lot_rows(session: Session, seller_id: str) -> Sequence[Any]:
 
 
 def disputed_deadlines(session: Session, milestone_ids: Sequence[str]) -> dict[str, datetime]:
-    """Escalation deadlines of the open disputes of these milestones (for the forecast's chain)."""
+    """When the open dispute of each of these milestones was opened (the latest, should there be
+    several), in UTC: the start of its negotiation window, which the forecast's chain waits for."""
+    from milepost.clock import as_utc
     from milepost.disputes.models import Dispute
 
     if not milestone_ids:
         return {}
     rows = session.execute(
-        select(Dispute.milestone_id, Dispute.opened_at)
-        .where(Dispute.milestone_id.in_(list(milestone_ids)), Dispute.resolved_at.is_(None))
+        select(Dispute.milestone_id, func.max(Dispute.opened_at))
+        .where(Dispute.milestone_id.in_(sorted(milestone_ids)), Dispute.resolved_at.is_(None))
+        .group_by(Dispute.milestone_id)
     ).all()
-    return {mid: opened for mid, opened in rows}
+    return {mid: as_utc(opened) for mid, opened in rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,10 +669,7 @@ def _schedule_statement(dialect: str, has_after: bool) -> Any:
         return cast(null_(), type_)
 
     def title_of(model: Any, id_: Any) -> Any:
-        # a primary-key lookup per row of the (short) page, not a join over the whole table (in the
-        # key's own collation: the schedule's ids are byte-ordered, the primary key's are not)
-        key = id_.collate("default") if dialect == "postgresql" else id_
-        return select(model.title).where(model.id == key).scalar_subquery()
+        return _title_of(model, id_, dialect)
 
     text_, big, int_, bool_ = String(), BigInteger(), Integer(), Boolean()
     m, o = Milestone, Order
